@@ -1,0 +1,59 @@
+//! The trait every algorithm implements: meta-gradients on a batch of tasks, and adaptation to a
+//! support set followed by prediction on queries.
+
+use burn::module::AutodiffModule;
+use burn::optim::GradientsParams;
+use burn::tensor::{Int, Tensor, backend::AutodiffBackend};
+use meta_data::Task;
+
+/// Loss and accuracy averaged over the query sets of a meta-batch.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
+pub struct StepStats {
+    /// Mean query cross-entropy after adaptation.
+    pub loss: f64,
+    /// Mean query accuracy after adaptation, in `[0, 1]`.
+    pub accuracy: f64,
+}
+
+/// A model adapted to one task's support set, ready to label that task's queries.
+pub trait Predictor<B: AutodiffBackend> {
+    /// Logits `[N, ways]` for query images `[N, C, H, W]`.
+    fn predict(&self, x: Tensor<B, 4>) -> Tensor<B, 2>;
+}
+
+/// A meta-learning algorithm.
+///
+/// The trainer owns the meta-parameters (`Model`) and the outer optimizer; an algorithm only says
+/// how to turn a meta-batch of tasks into (pseudo-)gradients for the meta-parameters, and how to
+/// adapt the meta-parameters to a new task. Reptile returns the pseudo-gradient `Φ − W`, so that
+/// an SGD outer step with rate ε gives `Φ + ε(W − Φ)`.
+pub trait MetaLearner<B: AutodiffBackend>: Send {
+    /// Everything meta-learned: backbone, learned learning rates, metric parameters, …
+    type Model: AutodiffModule<B> + Clone + Send + core::fmt::Debug;
+    /// A model adapted to one support set.
+    type Adapted: Predictor<B>;
+
+    /// Stable identifier stored in checkpoints, e.g. `"maml"`.
+    fn name(&self) -> &'static str;
+
+    /// Builds freshly initialised meta-parameters on `device`.
+    fn init_model(&self, device: &B::Device) -> Self::Model;
+
+    /// Gradients of the meta-objective over `tasks` with respect to `model`'s parameters, plus
+    /// the query loss and accuracy that went into it.
+    fn meta_gradients(
+        &self,
+        model: &Self::Model,
+        tasks: &[Task<B>],
+    ) -> (GradientsParams, StepStats);
+
+    /// Adapts `model` to a support set (test-time inner steps for the MAML family, prototypes for
+    /// metric methods).
+    fn adapt(
+        &self,
+        model: &Self::Model,
+        support_x: Tensor<B, 4>,
+        support_y: Tensor<B, 1, Int>,
+        ways: usize,
+    ) -> Self::Adapted;
+}

@@ -1,0 +1,190 @@
+//! Developer commands: `cargo xtask test | train | eval | predict | bench | data | reproduce`.
+//!
+//! Every command but `test` forwards to the `metalearn` binary, built with the cargo features
+//! that its `--backend` flag needs.
+
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// Backends that are compiled into every build (no extra feature needed).
+const DEFAULT_BACKENDS: &[&str] = &["flex", "ndarray"];
+/// Backends that need a cargo feature of `meta-cli`.
+const FEATURE_BACKENDS: &[&str] = &["wgpu", "tch", "cuda"];
+
+fn main() {
+    if let Err(err) = run() {
+        eprintln!("xtask: error: {err:#}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((command, rest)) = args.split_first() else {
+        print_help();
+        return Ok(());
+    };
+    match command.as_str() {
+        "test" => test(rest),
+        "reproduce" => {
+            let Some((preset, rest)) = rest.split_first() else {
+                bail!("`cargo xtask reproduce` needs a preset name, e.g. `maml-omniglot-5w1s`");
+            };
+            let mut forwarded = vec!["train".to_string(), "--preset".into(), preset.clone()];
+            forwarded.extend(rest.iter().cloned());
+            metalearn(&forwarded, true)
+        }
+        "train" | "eval" | "predict" | "bench" | "data" => metalearn(&args, true),
+        "-h" | "--help" | "help" => {
+            print_help();
+            Ok(())
+        }
+        other => bail!("unknown xtask command `{other}`; run `cargo xtask help`"),
+    }
+}
+
+fn print_help() {
+    println!(
+        "cargo xtask COMMAND [ARGS]\n\n\
+         test                 fetch Omniglot if no META_DATA_DIR is set, then run the test suite\n\
+         train|eval|predict|bench|data ARGS\n\
+                              run `metalearn` with the features that `--backend` needs (release build)\n\
+         reproduce PRESET     train a paper preset, e.g. maml-omniglot-5w1s"
+    );
+}
+
+fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+/// The cargo features that `--backend NAME` (or `--backend=NAME`) in `args` needs.
+fn backend_features(args: &[String]) -> Result<Vec<String>> {
+    let mut features = Vec::new();
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        let value = if arg == "--backend" {
+            iter.next().cloned()
+        } else {
+            arg.strip_prefix("--backend=").map(str::to_string)
+        };
+        let Some(value) = value else { continue };
+        for backend in value.split(',') {
+            if FEATURE_BACKENDS.contains(&backend) {
+                features.push(backend.to_string());
+            } else if !DEFAULT_BACKENDS.contains(&backend) {
+                bail!(
+                    "unknown backend `{backend}` for --backend; choose one of {}",
+                    DEFAULT_BACKENDS
+                        .iter()
+                        .chain(FEATURE_BACKENDS)
+                        .copied()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+            }
+        }
+    }
+    Ok(features)
+}
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    cmd.current_dir(workspace_root());
+    cmd
+}
+
+fn metalearn(args: &[String], release: bool) -> Result<()> {
+    let features = backend_features(args)?;
+    let mut cmd = cargo();
+    cmd.args([
+        "run",
+        "--quiet",
+        "--package",
+        "meta-cli",
+        "--bin",
+        "metalearn",
+    ]);
+    if release {
+        cmd.arg("--release");
+    }
+    if !features.is_empty() {
+        cmd.args(["--features", &features.join(",")]);
+    }
+    cmd.arg("--").args(args);
+    status(cmd, "metalearn")
+}
+
+fn status(mut cmd: Command, what: &str) -> Result<()> {
+    let status = cmd
+        .status()
+        .with_context(|| format!("could not start {what}"))?;
+    if !status.success() {
+        bail!("{what} failed ({status})");
+    }
+    Ok(())
+}
+
+/// Runs the test suite on real data: `META_DATA_DIR` if set, else Omniglot fetched into `datasets/`.
+fn test(rest: &[String]) -> Result<()> {
+    let root = workspace_root();
+    let data_dir = match std::env::var_os("META_DATA_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            let dir = root.join("datasets");
+            println!(
+                "xtask test: META_DATA_DIR is not set; fetching Omniglot into {}",
+                dir.display()
+            );
+            let mut fetch = cargo();
+            fetch.args([
+                "run",
+                "--quiet",
+                "--package",
+                "meta-cli",
+                "--bin",
+                "metalearn",
+                "--",
+            ]);
+            fetch
+                .args(["data", "fetch", "omniglot", "--data-dir"])
+                .arg(&dir);
+            status(fetch, "metalearn data fetch omniglot")?;
+            dir
+        }
+    };
+    let data_dir = data_dir
+        .canonicalize()
+        .with_context(|| format!("META_DATA_DIR {} does not exist", data_dir.display()))?;
+    let mut cmd = cargo();
+    cmd.env("META_DATA_DIR", &data_dir);
+    cmd.args(["test", "--workspace"]).args(rest);
+    status(cmd, "cargo test")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn strings(args: &[&str]) -> Vec<String> {
+        args.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn gpu_backends_map_to_their_cargo_feature() {
+        let args = strings(&["train", "--backend", "wgpu", "--algo", "maml"]);
+        assert_eq!(backend_features(&args).unwrap(), vec!["wgpu"]);
+        let args = strings(&["bench", "--backend=flex,tch"]);
+        assert_eq!(backend_features(&args).unwrap(), vec!["tch"]);
+        assert!(backend_features(&strings(&["train"])).unwrap().is_empty());
+    }
+
+    #[test]
+    fn unknown_backend_is_named_in_the_error() {
+        let err = backend_features(&strings(&["train", "--backend", "tpu"])).unwrap_err();
+        assert!(err.to_string().contains("`tpu`"), "{err}");
+    }
+}
