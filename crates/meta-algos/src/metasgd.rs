@@ -1,0 +1,197 @@
+//! Meta-SGD (Li, Zhou, Chen & Li 2017, "Meta-SGD: Learning to Learn Quickly for Few-Shot
+//! Learning"): MAML whose inner step size is a learned tensor α of the same shape as θ, meta-learned
+//! jointly with θ.
+//!
+//! ```text
+//! for each task τ in the meta-batch:
+//!     θ'_τ ← θ − α ⊙ ∇θ L_τ^support(θ)        (differentiable in θ and α)
+//! (θ, α) ← (θ, α) − β ∇(θ, α) mean_τ L_τ^query(θ'_τ)
+//! ```
+//!
+//! The inner step is `meta_backbones::adapt_with_lrs`, which keeps the update differentiable
+//! with respect to both the parameters and the learning rates.
+
+use burn::module::{AutodiffModule, Module, ModuleMapper, Param};
+use burn::optim::GradientsParams;
+use burn::tensor::{Distribution, Int, Tensor, backend::AutodiffBackend, backend::Backend};
+use meta_backbones::{AdaptableBackbone, ParamGroup, adapt_with_lrs};
+use meta_data::Task;
+use serde::{Deserialize, Serialize};
+
+use crate::factory::BackboneFactory;
+use crate::learner::{MetaLearner, StepStats};
+use crate::maml_family::{AdaptedModel, mean_over_tasks, query_gradients};
+
+/// How the learned learning rates start.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase", tag = "kind")]
+pub enum LrInit {
+    /// Every rate equal to `value`.
+    Constant {
+        /// The initial rate.
+        value: f64,
+    },
+    /// Rates drawn uniformly from `[low, high]` (Li et al. 2017 §4: `[0.005, 0.1]`).
+    Uniform {
+        /// Lower bound.
+        low: f64,
+        /// Upper bound.
+        high: f64,
+    },
+}
+
+/// Meta-SGD's hyper-parameters. Defaults: Li et al. (2017) §4.2, Omniglot: one inner step at
+/// train and test time, rates initialised uniformly in `[0.005, 0.1]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MetaSgdConfig {
+    /// Initial per-parameter inner learning rates. Default uniform in `[0.005, 0.1]`.
+    pub lr_init: LrInit,
+    /// Inner steps during meta-training. Default 1.
+    pub inner_steps_train: usize,
+    /// Inner steps at test time (with the learned rates). Default 1.
+    pub inner_steps_test: usize,
+}
+
+impl Default for MetaSgdConfig {
+    fn default() -> Self {
+        Self {
+            lr_init: LrInit::Uniform {
+                low: 0.005,
+                high: 0.1,
+            },
+            inner_steps_train: 1,
+            inner_steps_test: 1,
+        }
+    }
+}
+
+/// Meta-SGD's meta-parameters: the network θ and its learned inner learning rates α (a second
+/// instance of the same backbone type whose tensors hold the rates).
+#[derive(Module, Debug)]
+pub struct MetaSgdModel<B: Backend, M: Module<B>> {
+    /// The network θ.
+    pub net: M,
+    /// Element-wise inner learning rates α, shaped like `net`'s tensors.
+    pub lrs: M,
+    backend: core::marker::PhantomData<B>,
+}
+
+impl<B: Backend, M: Module<B>> MetaSgdModel<B, M> {
+    /// Pairs a network with its learning-rate tensors (same architecture).
+    pub fn new(net: M, lrs: M) -> Self {
+        Self {
+            net,
+            lrs,
+            backend: core::marker::PhantomData,
+        }
+    }
+}
+
+/// Meta-SGD over a backbone `M`.
+#[derive(Debug, Clone)]
+pub struct MetaSgd<F> {
+    factory: F,
+    config: MetaSgdConfig,
+}
+
+impl<F> MetaSgd<F> {
+    /// Meta-SGD with `config` over backbones built by `factory`.
+    pub fn new(factory: F, config: MetaSgdConfig) -> Self {
+        Self { factory, config }
+    }
+
+    /// The hyper-parameters.
+    pub fn config(&self) -> &MetaSgdConfig {
+        &self.config
+    }
+}
+
+/// Overwrites every float tensor with initial learning rates.
+struct FillRates(LrInit);
+
+impl<B: Backend> ModuleMapper<B> for FillRates {
+    fn map_float<const D: usize>(&mut self, param: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        let (id, tensor, mapper) = param.consume();
+        let (shape, device) = (tensor.shape(), tensor.device());
+        let rates = match self.0 {
+            LrInit::Constant { value } => Tensor::full(shape, value, &device),
+            LrInit::Uniform { low, high } => {
+                Tensor::random(shape, Distribution::Uniform(low, high), &device)
+            }
+        };
+        let rates = rates.set_require_grad(tensor.is_require_grad());
+        Param::from_mapped_value(id, rates, mapper)
+    }
+}
+
+impl<B, F, M> MetaLearner<B> for MetaSgd<F>
+where
+    B: AutodiffBackend,
+    F: BackboneFactory<B, Net = M>,
+    M: AdaptableBackbone<B>,
+    MetaSgdModel<B, M>: AutodiffModule<B>,
+{
+    type Model = MetaSgdModel<B, M>;
+    type Adapted = AdaptedModel<M>;
+
+    fn name(&self) -> &'static str {
+        "metasgd"
+    }
+
+    fn config_json(&self) -> serde_json::Value {
+        serde_json::to_value(&self.config).unwrap_or(serde_json::Value::Null)
+    }
+
+    fn backbone_name(&self) -> String {
+        self.factory.name()
+    }
+
+    fn init_model(&self, device: &B::Device) -> Self::Model {
+        let net = self.factory.build(device);
+        meta_backbones::params::force_init(&net);
+        // A second instance gives the same architecture with fresh `ParamId`s.
+        let lrs = self.factory.build(device).map(&mut FillRates(self.config.lr_init));
+        meta_backbones::params::force_init(&lrs);
+        MetaSgdModel::new(net, lrs)
+    }
+
+    fn meta_gradients(
+        &self,
+        model: &Self::Model,
+        tasks: &[Task<B>],
+    ) -> (GradientsParams, StepStats) {
+        let steps = self.config.inner_steps_train;
+        mean_over_tasks::<B, Self::Model, _>(model, tasks.len(), |i| {
+            let task = &tasks[i];
+            let adapted = adapt_with_lrs(
+                &model.net,
+                task.support_x.clone(),
+                task.support_y.clone(),
+                steps,
+                &model.lrs,
+                ParamGroup::All,
+            );
+            query_gradients(model, &adapted, task)
+        })
+    }
+
+    fn adapt(
+        &self,
+        model: &Self::Model,
+        support_x: Tensor<B, 4>,
+        support_y: Tensor<B, 1, Int>,
+        _ways: usize,
+    ) -> AdaptedModel<M> {
+        AdaptedModel {
+            model: adapt_with_lrs(
+                &model.net,
+                support_x,
+                support_y,
+                self.config.inner_steps_test,
+                &model.lrs,
+                ParamGroup::All,
+            ),
+        }
+    }
+}

@@ -1,0 +1,283 @@
+//! Reptile (Nichol, Achiam & Schulman 2018, "On First-Order Meta-Learning Algorithms").
+//!
+//! ```text
+//! for each task τ in the meta-batch:
+//!     W_τ ← k steps of SGD/Adam on L_τ, starting from Φ
+//! Φ ← Φ + ε · mean_τ (W_τ − Φ)            ε annealed linearly from ε₀ to ε₁
+//! ```
+//!
+//! `meta_gradients` returns the pseudo-gradient `mean_τ (Φ − W_τ)`; the trainer applies it with a
+//! plain SGD step of rate ε (from [`ReptileConfig::outer_step_size`]), which gives the update
+//! above. No second-order terms are involved, so the inner loop is ordinary first-order training
+//! of a fast copy of the meta-model.
+
+use burn::module::AutodiffModule;
+use burn::optim::{AdamConfig, GradientsParams, Optimizer, SgdConfig};
+use burn::tensor::{Int, Tensor, TensorData, backend::AutodiffBackend};
+use meta_backbones::{Backbone, accuracy, cross_entropy, param_difference};
+use meta_data::Task;
+use serde::{Deserialize, Serialize};
+
+use crate::factory::BackboneFactory;
+use crate::learner::{MetaLearner, StepStats};
+use crate::maml_family::{AdaptedModel, mean_over_tasks, scalar};
+
+/// The optimizer of Reptile's inner loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum InnerOptimizer {
+    /// Plain SGD.
+    Sgd,
+    /// Adam with β₁ = 0, as in Nichol et al.'s Omniglot/Mini-ImageNet experiments; its moment
+    /// estimates start fresh for every task.
+    #[default]
+    Adam,
+}
+
+/// Reptile's hyper-parameters. Defaults: Nichol et al. (2018), Appendix A, Omniglot 5-way 1-shot.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ReptileConfig {
+    /// Inner-loop optimizer steps per task during meta-training (k). Default 5.
+    pub inner_steps_train: usize,
+    /// Inner-loop steps at test time. Default 50.
+    pub inner_steps_test: usize,
+    /// Inner-loop learning rate. Default 1e-3 (Adam).
+    pub inner_lr: f64,
+    /// Inner-loop optimizer. Default Adam (β₁ = 0).
+    pub inner_optimizer: InnerOptimizer,
+    /// Images per inner step; `None` uses the whole training set of the task every step.
+    /// Default `Some(10)`.
+    pub inner_batch: Option<usize>,
+    /// Meta-train the inner loop on support ∪ query (Reptile has no query set: the paper samples
+    /// "train shots" images per class, 10 for Omniglot, and trains on all of them). Test-time
+    /// adaptation always uses the support set only. Default `true`.
+    pub train_on_query: bool,
+    /// Outer step size ε at the first iteration. Default 1.0.
+    pub outer_step_start: f64,
+    /// Outer step size ε at the last iteration (linear annealing). Default 0.0.
+    pub outer_step_end: f64,
+}
+
+impl Default for ReptileConfig {
+    fn default() -> Self {
+        Self {
+            inner_steps_train: 5,
+            inner_steps_test: 50,
+            inner_lr: 1e-3,
+            inner_optimizer: InnerOptimizer::Adam,
+            inner_batch: Some(10),
+            train_on_query: true,
+            outer_step_start: 1.0,
+            outer_step_end: 0.0,
+        }
+    }
+}
+
+impl ReptileConfig {
+    /// ε for `iteration` (0-based) out of `total`: linear from `outer_step_start` to
+    /// `outer_step_end`.
+    pub fn outer_step_size(&self, iteration: usize, total: usize) -> f64 {
+        let frac = if total <= 1 {
+            0.0
+        } else {
+            (iteration.min(total - 1)) as f64 / (total - 1) as f64
+        };
+        self.outer_step_start + (self.outer_step_end - self.outer_step_start) * frac
+    }
+}
+
+/// Reptile over a backbone `M`.
+#[derive(Debug, Clone)]
+pub struct Reptile<F> {
+    factory: F,
+    config: ReptileConfig,
+}
+
+impl<F> Reptile<F> {
+    /// Reptile with `config` over backbones built by `factory`.
+    pub fn new(factory: F, config: ReptileConfig) -> Self {
+        Self { factory, config }
+    }
+
+    /// The hyper-parameters.
+    pub fn config(&self) -> &ReptileConfig {
+        &self.config
+    }
+}
+
+/// Trains a fast copy of `model` for `steps` optimizer steps on `(x, y)`, cycling through
+/// class-interleaved mini-batches of `config.inner_batch` images.
+fn inner_train<B, M>(
+    config: &ReptileConfig,
+    model: &M,
+    x: Tensor<B, 4>,
+    y: Tensor<B, 1, Int>,
+    steps: usize,
+) -> M
+where
+    B: AutodiffBackend,
+    M: Backbone<B> + AutodiffModule<B>,
+{
+    let fast = model.fast_copy(0);
+    match config.inner_optimizer {
+        InnerOptimizer::Sgd => {
+            let optim = SgdConfig::new().init::<B, M>();
+            run_inner(config, optim, fast, x, y, steps)
+        }
+        InnerOptimizer::Adam => {
+            let optim = AdamConfig::new().with_beta_1(0.0).init::<B, M>();
+            run_inner(config, optim, fast, x, y, steps)
+        }
+    }
+}
+
+fn run_inner<B, M, O>(
+    config: &ReptileConfig,
+    mut optim: O,
+    mut fast: M,
+    x: Tensor<B, 4>,
+    y: Tensor<B, 1, Int>,
+    steps: usize,
+) -> M
+where
+    B: AutodiffBackend,
+    M: Backbone<B> + AutodiffModule<B>,
+    O: Optimizer<M, B>,
+{
+    let batches = interleaved_batches(&y, config.inner_batch, steps);
+    let device = x.device();
+    for rows in batches {
+        let (bx, by) = match rows {
+            Some(rows) => {
+                let len = rows.len();
+                let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(rows, [len]), &device);
+                (x.clone().select(0, idx.clone()), y.clone().select(0, idx))
+            }
+            None => (x.clone(), y.clone()),
+        };
+        let loss = cross_entropy(fast.forward(bx), by);
+        let grads = GradientsParams::from_grads(loss.backward(), &fast);
+        fast = optim.step(config.inner_lr, fast, grads);
+    }
+    fast
+}
+
+/// Row indices for each of `steps` inner steps: class-interleaved order (the first image of
+/// every class, then the second, …) so that consecutive chunks are class-balanced, cut into
+/// chunks of `batch` rows, wrapping around. `None` entries mean "all rows".
+fn interleaved_batches<B: AutodiffBackend>(
+    y: &Tensor<B, 1, Int>,
+    batch: Option<usize>,
+    steps: usize,
+) -> Vec<Option<Vec<i64>>> {
+    let labels: Vec<i64> = y.to_data().iter::<i64>().collect();
+    let n = labels.len();
+    let batch = match batch {
+        Some(b) if b > 0 && b < n => b,
+        _ => return vec![None; steps],
+    };
+    // rank of each row within its class, then sort by (rank, label, row).
+    let mut seen = std::collections::HashMap::<i64, usize>::new();
+    let mut keyed: Vec<(usize, i64, usize)> = labels
+        .iter()
+        .enumerate()
+        .map(|(row, &label)| {
+            let rank = seen.entry(label).or_insert(0);
+            *rank += 1;
+            (*rank, label, row)
+        })
+        .collect();
+    keyed.sort_unstable();
+    let order: Vec<i64> = keyed.into_iter().map(|(_, _, row)| row as i64).collect();
+    (0..steps)
+        .map(|step| {
+            Some(
+                (0..batch)
+                    .map(|j| order[(step * batch + j) % n])
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .collect()
+}
+
+impl<B, F, M> MetaLearner<B> for Reptile<F>
+where
+    B: AutodiffBackend,
+    F: BackboneFactory<B, Net = M>,
+    M: Backbone<B> + AutodiffModule<B>,
+{
+    type Model = M;
+    type Adapted = AdaptedModel<M>;
+
+    fn name(&self) -> &'static str {
+        "reptile"
+    }
+
+    fn config_json(&self) -> serde_json::Value {
+        serde_json::to_value(&self.config).unwrap_or(serde_json::Value::Null)
+    }
+
+    fn backbone_name(&self) -> String {
+        self.factory.name()
+    }
+
+    fn init_model(&self, device: &B::Device) -> M {
+        let model = self.factory.build(device);
+        meta_backbones::params::force_init(&model);
+        model
+    }
+
+    fn meta_gradients(&self, model: &M, tasks: &[Task<B>]) -> (GradientsParams, StepStats) {
+        mean_over_tasks::<B, M, _>(model, tasks.len(), |i| {
+            let task = &tasks[i];
+            let (x, y) = if self.config.train_on_query {
+                (
+                    Tensor::cat(vec![task.support_x.clone(), task.query_x.clone()], 0),
+                    Tensor::cat(vec![task.support_y.clone(), task.query_y.clone()], 0),
+                )
+            } else {
+                (task.support_x.clone(), task.support_y.clone())
+            };
+            let adapted = inner_train(&self.config, model, x, y, self.config.inner_steps_train);
+            // Stats of the adapted weights on the query set (seen during the inner loop when
+            // `train_on_query` is set). No gradient flows from here.
+            let logits = adapted.forward(task.query_x.clone()).detach();
+            let loss = scalar(cross_entropy(logits.clone(), task.query_y.clone()));
+            let acc = accuracy(logits, task.query_y.clone());
+            (param_difference(model, &adapted), loss, acc)
+        })
+    }
+
+    fn adapt(
+        &self,
+        model: &M,
+        support_x: Tensor<B, 4>,
+        support_y: Tensor<B, 1, Int>,
+        _ways: usize,
+    ) -> AdaptedModel<M> {
+        AdaptedModel {
+            model: inner_train(
+                &self.config,
+                model,
+                support_x,
+                support_y,
+                self.config.inner_steps_test,
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outer_step_anneals_linearly_to_the_end_value() {
+        let c = ReptileConfig::default();
+        assert_eq!(c.outer_step_size(0, 11), 1.0);
+        assert!((c.outer_step_size(5, 11) - 0.5).abs() < 1e-12);
+        assert_eq!(c.outer_step_size(10, 11), 0.0);
+        assert_eq!(c.outer_step_size(99, 11), 0.0);
+    }
+}
