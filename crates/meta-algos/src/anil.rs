@@ -116,7 +116,12 @@ where
         let inner = self.config.train_inner_loop();
         mean_over_tasks::<B, M, _>(model, tasks.len(), |i| {
             let task = &tasks[i];
-            let adapted = adapt(model, task.support_x.clone(), task.support_y.clone(), &inner);
+            let adapted = adapt(
+                model,
+                task.support_x.clone(),
+                task.support_y.clone(),
+                &inner,
+            );
             query_gradients(model, &adapted, task)
         })
     }
@@ -131,5 +136,47 @@ where
         AdaptedModel {
             model: adapt(model, support_x, support_y, &self.config.test_inner_loop()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::maml_family::test_util::{TB, factory, flat, flat_grads, task};
+    use burn::tensor::backend::Backend;
+
+    #[test]
+    fn anil_adapts_only_the_head_and_still_meta_learns_the_body() {
+        let device = Default::default();
+        TB::seed(&device, 11);
+        let anil = Anil::new(factory(), AnilConfig::default());
+        let model = anil.init_model(&device);
+        let t = task(&device);
+
+        let adapted = adapt(
+            &model,
+            t.support_x.clone(),
+            t.support_y.clone(),
+            &anil.config().train_inner_loop(),
+        );
+        assert_eq!(
+            flat(&adapted.body),
+            flat(&model.body),
+            "body changed by ANIL's inner loop"
+        );
+        assert_ne!(flat(&adapted.head), flat(&model.head), "head not adapted");
+
+        let (grads, stats) = anil.meta_gradients(&model, &[t]);
+        assert!(stats.loss.is_finite());
+        let body = flat_grads(&model.body, &grads);
+        let head = flat_grads(&model.head, &grads);
+        assert!(
+            body.iter().any(|g| g.abs() > 1e-6),
+            "body gets no meta-gradient"
+        );
+        assert!(
+            head.iter().any(|g| g.abs() > 1e-6),
+            "head gets no meta-gradient"
+        );
     }
 }

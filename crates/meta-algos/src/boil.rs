@@ -115,7 +115,12 @@ where
         let inner = self.config.train_inner_loop();
         mean_over_tasks::<B, M, _>(model, tasks.len(), |i| {
             let task = &tasks[i];
-            let adapted = adapt(model, task.support_x.clone(), task.support_y.clone(), &inner);
+            let adapted = adapt(
+                model,
+                task.support_x.clone(),
+                task.support_y.clone(),
+                &inner,
+            );
             query_gradients(model, &adapted, task)
         })
     }
@@ -130,5 +135,46 @@ where
         AdaptedModel {
             model: adapt(model, support_x, support_y, &self.config.test_inner_loop()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::maml_family::test_util::{TB, factory, flat, flat_grads, task};
+    use burn::tensor::backend::Backend;
+
+    #[test]
+    fn boil_freezes_the_head_in_the_inner_loop_but_meta_learns_it() {
+        let device = Default::default();
+        TB::seed(&device, 13);
+        let boil = Boil::new(factory(), BoilConfig::default());
+        let model = boil.init_model(&device);
+        let t = task(&device);
+
+        let adapted =
+            MetaLearner::adapt(&boil, &model, t.support_x.clone(), t.support_y.clone(), 3);
+        assert_eq!(
+            flat(&adapted.model.head),
+            flat(&model.head),
+            "head changed by BOIL's inner loop"
+        );
+        assert_ne!(
+            flat(&adapted.model.body),
+            flat(&model.body),
+            "body not adapted"
+        );
+
+        let (grads, _) = boil.meta_gradients(&model, &[t]);
+        let head = flat_grads(&model.head, &grads);
+        let body = flat_grads(&model.body, &grads);
+        assert!(
+            head.iter().any(|g| g.abs() > 1e-6),
+            "head gets no meta-gradient"
+        );
+        assert!(
+            body.iter().any(|g| g.abs() > 1e-6),
+            "body gets no meta-gradient"
+        );
     }
 }

@@ -113,7 +113,12 @@ where
         let inner = self.config.train_inner_loop();
         mean_over_tasks::<B, M, _>(model, tasks.len(), |i| {
             let task = &tasks[i];
-            let adapted = adapt(model, task.support_x.clone(), task.support_y.clone(), &inner);
+            let adapted = adapt(
+                model,
+                task.support_x.clone(),
+                task.support_y.clone(),
+                &inner,
+            );
             query_gradients(model, &adapted, task)
         })
     }

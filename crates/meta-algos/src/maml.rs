@@ -116,7 +116,12 @@ where
         let inner = self.config.train_inner_loop();
         mean_over_tasks::<B, M, _>(model, tasks.len(), |i| {
             let task = &tasks[i];
-            let adapted = adapt(model, task.support_x.clone(), task.support_y.clone(), &inner);
+            let adapted = adapt(
+                model,
+                task.support_x.clone(),
+                task.support_y.clone(),
+                &inner,
+            );
             query_gradients(model, &adapted, task)
         })
     }
@@ -131,5 +136,87 @@ where
         AdaptedModel {
             model: adapt(model, support_x, support_y, &self.config.test_inner_loop()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fomaml::{Fomaml, FomamlConfig};
+    use crate::maml_family::test_util::{TB, factory, flat, flat_grads, rel_err, task, with_flat};
+    use burn::tensor::backend::Backend;
+    use meta_backbones::Backbone;
+
+    #[test]
+    fn maml_meta_gradient_matches_central_finite_differences_and_fomaml_does_not() {
+        let device = Default::default();
+        TB::seed(&device, 7);
+        let config = MamlConfig {
+            inner_lr: 0.5,
+            inner_steps_train: 2,
+            inner_steps_test: 2,
+        };
+        let maml = Maml::new(factory(), config.clone());
+        let model = maml.init_model(&device);
+        let tasks = vec![task(&device), task(&device)];
+
+        let (grads, _) = maml.meta_gradients(&model, &tasks);
+        let analytic = flat_grads(&model, &grads);
+
+        // Central differences of the meta-objective (mean query loss after adaptation).
+        let theta = flat(&model);
+        let h = 5e-3;
+        let loss_at = |values: &[f64]| {
+            let perturbed = with_flat(model.clone(), values);
+            maml.meta_gradients(&perturbed, &tasks).1.loss
+        };
+        let numeric: Vec<f64> = (0..theta.len())
+            .map(|k| {
+                let mut p = theta.clone();
+                p[k] += h;
+                let up = loss_at(&p);
+                p[k] -= 2.0 * h;
+                (up - loss_at(&p)) / (2.0 * h)
+            })
+            .collect();
+        let maml_err = rel_err(&analytic, &numeric);
+
+        let fomaml = Fomaml::new(
+            factory(),
+            FomamlConfig {
+                inner_lr: config.inner_lr,
+                inner_steps_train: config.inner_steps_train,
+                inner_steps_test: config.inner_steps_test,
+            },
+        );
+        let (fo_grads, _) = fomaml.meta_gradients(&model, &tasks);
+        let fo_err = rel_err(&flat_grads(&model, &fo_grads), &numeric);
+        println!("relative error vs finite differences: MAML {maml_err:.2e}, FOMAML {fo_err:.2e}");
+        assert!(maml_err < 2e-3, "MAML meta-gradient off by {maml_err}");
+        assert!(
+            fo_err > 20.0 * maml_err && fo_err > 2e-2,
+            "FOMAML should miss the second-order terms (err {fo_err} vs MAML {maml_err})"
+        );
+    }
+
+    #[test]
+    fn maml_test_time_adaptation_lowers_support_loss() {
+        let device = Default::default();
+        TB::seed(&device, 3);
+        let maml = Maml::new(factory(), MamlConfig::default());
+        let model = maml.init_model(&device);
+        let t = task(&device);
+        let before =
+            meta_backbones::cross_entropy(model.forward(t.support_x.clone()), t.support_y.clone());
+        let adapted =
+            MetaLearner::adapt(&maml, &model, t.support_x.clone(), t.support_y.clone(), 3);
+        let logits = crate::Predictor::predict(&adapted, t.support_x.clone());
+        assert_eq!(logits.dims(), [6, 3]);
+        let after = meta_backbones::cross_entropy(logits, t.support_y.clone());
+        let (before, after) = (
+            crate::maml_family::scalar(before),
+            crate::maml_family::scalar(after),
+        );
+        assert!(after < 0.5 * before, "support loss {before} -> {after}");
     }
 }

@@ -50,10 +50,7 @@ pub(crate) fn accumulate<B: AutodiffBackend, M: AutodiffModule<B>>(
             }
         }
     }
-    model.visit(&mut Sum {
-        acc,
-        new: &mut new,
-    });
+    model.visit(&mut Sum { acc, new: &mut new });
 }
 
 /// Multiplies every gradient of `model`'s parameters in `grads` by `factor`.
@@ -124,5 +121,157 @@ where
     let acc = accuracy(logits.clone().detach(), task.query_y.clone());
     let loss = cross_entropy(logits, task.query_y.clone());
     let value = scalar(loss.clone().detach());
-    (GradientsParams::from_grads(loss.backward(), model), value, acc)
+    (
+        GradientsParams::from_grads(loss.backward(), model),
+        value,
+        acc,
+    )
+}
+
+/// A tiny tanh MLP backbone, tasks and parameter flattening for the MAML-family unit tests.
+#[cfg(test)]
+pub(crate) mod test_util {
+    use burn::backend::{Autodiff, Flex};
+    use burn::module::{Module, ModuleMapper, ModuleVisitor, Param};
+    use burn::tensor::{Distribution, Int, Tensor, TensorData, backend::Backend};
+    use meta_backbones::Backbone;
+    use meta_data::Task;
+
+    use crate::factory::FnFactory;
+
+    pub type TB = Autodiff<Flex>;
+
+    /// `y = x W + b` (matmul + add: double-backward safe).
+    #[derive(Module, Debug)]
+    pub struct Dense<B: Backend> {
+        pub weight: Param<Tensor<B, 2>>,
+        pub bias: Param<Tensor<B, 1>>,
+    }
+
+    impl<B: Backend> Dense<B> {
+        fn new(d_in: usize, d_out: usize, device: &B::Device) -> Self {
+            let w = Tensor::random([d_in, d_out], Distribution::Uniform(-0.8, 0.8), device);
+            let b = Tensor::random([d_out], Distribution::Uniform(-0.3, 0.3), device);
+            Self {
+                weight: Param::from_tensor(w),
+                bias: Param::from_tensor(b),
+            }
+        }
+        fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+            x.matmul(self.weight.val()) + self.bias.val().unsqueeze_dim(0)
+        }
+    }
+
+    /// Flatten `[N, 1, 2, 2]` → tanh(Dense 4→5) → Dense 5→3.
+    #[derive(Module, Debug)]
+    pub struct TinyNet<B: Backend> {
+        pub body: Dense<B>,
+        pub head: Dense<B>,
+    }
+
+    impl<B: Backend> Backbone<B> for TinyNet<B> {
+        fn embed(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
+            let n = x.dims()[0];
+            self.body.forward(x.reshape([n, 4])).tanh()
+        }
+        fn head(&self, features: Tensor<B, 2>) -> Tensor<B, 2> {
+            self.head.forward(features)
+        }
+        fn feature_dim(&self) -> usize {
+            5
+        }
+        fn num_classes(&self) -> usize {
+            3
+        }
+    }
+
+    pub fn factory() -> FnFactory<TB, TinyNet<TB>> {
+        FnFactory::new("tiny-mlp", |device| TinyNet {
+            body: Dense::new(4, 5, device),
+            head: Dense::new(5, 3, device),
+        })
+    }
+
+    /// A 3-way 2-shot 2-query task of random 2×2 images, labels grouped by class.
+    pub fn task(device: &burn::backend::flex::FlexDevice) -> Task<TB> {
+        let labels = || {
+            Tensor::<TB, 1, Int>::from_data(TensorData::new(vec![0i64, 0, 1, 1, 2, 2], [6]), device)
+        };
+        let images =
+            || Tensor::<TB, 4>::random([6, 1, 2, 2], Distribution::Normal(0.0, 1.0), device);
+        Task {
+            ways: 3,
+            support_x: images(),
+            support_y: labels(),
+            query_x: images(),
+            query_y: labels(),
+        }
+    }
+
+    /// Every float tensor of `module` flattened, in visit order.
+    pub fn flat<B: Backend, M: Module<B>>(module: &M) -> Vec<f64> {
+        struct V(Vec<f64>);
+        impl<B: Backend> ModuleVisitor<B> for V {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
+                self.0.extend(param.val().to_data().iter::<f64>());
+            }
+        }
+        let mut v = V(Vec::new());
+        module.visit(&mut v);
+        v.0
+    }
+
+    /// `module` with its float tensors replaced by `values` (visit order), `ParamId`s kept.
+    pub fn with_flat<B: Backend, M: Module<B>>(module: M, values: &[f64]) -> M {
+        struct Set<'a>(&'a [f64], usize);
+        impl<B: Backend> ModuleMapper<B> for Set<'_> {
+            fn map_float<const D: usize>(
+                &mut self,
+                param: Param<Tensor<B, D>>,
+            ) -> Param<Tensor<B, D>> {
+                let (id, t, mapper) = param.consume();
+                let (shape, device) = (t.shape(), t.device());
+                let n = shape.num_elements();
+                let data: Vec<f32> = self.0[self.1..self.1 + n]
+                    .iter()
+                    .map(|&v| v as f32)
+                    .collect();
+                self.1 += n;
+                let t = Tensor::from_data(TensorData::new(data, shape), &device)
+                    .set_require_grad(t.is_require_grad());
+                Param::from_mapped_value(id, t, mapper)
+            }
+        }
+        module.map(&mut Set(values, 0))
+    }
+
+    /// `grads` flattened in `module`'s visit order (0 where a tensor has no gradient).
+    pub fn flat_grads<M: Module<TB>>(module: &M, grads: &burn::optim::GradientsParams) -> Vec<f64> {
+        struct V<'a>(&'a burn::optim::GradientsParams, Vec<f64>);
+        impl ModuleVisitor<TB> for V<'_> {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<TB, D>>) {
+                match self.0.get::<Flex, D>(param.id) {
+                    Some(g) => self.1.extend(g.to_data().iter::<f64>()),
+                    None => self
+                        .1
+                        .extend(std::iter::repeat_n(0.0, param.val().shape().num_elements())),
+                }
+            }
+        }
+        let mut v = V(grads, Vec::new());
+        module.visit(&mut v);
+        v.1
+    }
+
+    /// ‖a − b‖ / ‖b‖.
+    pub fn rel_err(a: &[f64], b: &[f64]) -> f64 {
+        let num: f64 = a
+            .iter()
+            .zip(b)
+            .map(|(x, y)| (x - y).powi(2))
+            .sum::<f64>()
+            .sqrt();
+        let den: f64 = b.iter().map(|y| y * y).sum::<f64>().sqrt();
+        num / den.max(1e-30)
+    }
 }

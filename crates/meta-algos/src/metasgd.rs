@@ -88,7 +88,7 @@ impl<B: Backend, M: Module<B>> MetaSgdModel<B, M> {
     }
 }
 
-/// Meta-SGD over a backbone `M`.
+/// Meta-SGD over backbones built by `F`.
 #[derive(Debug, Clone)]
 pub struct MetaSgd<F> {
     factory: F,
@@ -151,7 +151,10 @@ where
         let net = self.factory.build(device);
         meta_backbones::params::force_init(&net);
         // A second instance gives the same architecture with fresh `ParamId`s.
-        let lrs = self.factory.build(device).map(&mut FillRates(self.config.lr_init));
+        let lrs = self
+            .factory
+            .build(device)
+            .map(&mut FillRates(self.config.lr_init));
         meta_backbones::params::force_init(&lrs);
         MetaSgdModel::new(net, lrs)
     }
@@ -193,5 +196,37 @@ where
                 ParamGroup::All,
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::maml_family::test_util::{TB, factory, flat, flat_grads, task};
+
+    #[test]
+    fn metasgd_learning_rates_start_in_range_and_receive_gradients() {
+        let device = Default::default();
+        TB::seed(&device, 17);
+        let msgd = MetaSgd::new(factory(), MetaSgdConfig::default());
+        let model = msgd.init_model(&device);
+        let rates = flat(&model.lrs);
+        assert_eq!(rates.len(), flat(&model.net).len());
+        assert!(rates.iter().all(|r| (0.005..=0.1).contains(r)), "{rates:?}");
+
+        let (grads, stats) = msgd.meta_gradients(&model, &[task(&device), task(&device)]);
+        assert!(stats.loss.is_finite());
+        let lr_grads = flat_grads(&model.lrs, &grads);
+        let nonzero = lr_grads.iter().filter(|g| g.abs() > 1e-9).count();
+        assert!(
+            nonzero * 2 > lr_grads.len(),
+            "only {nonzero}/{} rates get a gradient",
+            lr_grads.len()
+        );
+        assert!(
+            flat_grads(&model.net, &grads)
+                .iter()
+                .any(|g| g.abs() > 1e-6)
+        );
     }
 }

@@ -227,9 +227,11 @@ pub const PRESETS: &[Preset] = &[
         iterations: 100_000,
         backbone: s("conv4"),
         reference: s(REPTILE_PAPER),
-        note: s("Inner Adam (beta1 = 0), inner batch 10, meta-train on support and query together \
+        note: s(
+            "Inner Adam (beta1 = 0), inner batch 10, meta-train on support and query together \
              (1 + 9 = the paper's 10 train shots); epsilon annealed linearly from 1 to 0. \
-             Published 97.68% (transductive)."),
+             Published 97.68% (transductive).",
+        ),
     },
     Preset {
         name: s("reptile-omniglot-20w1s"),
@@ -247,8 +249,10 @@ pub const PRESETS: &[Preset] = &[
         iterations: 200_000,
         backbone: s("conv4"),
         reference: s(REPTILE_PAPER),
-        note: s("Inner Adam (beta1 = 0), inner batch 20, support and query together as 10 train \
-             shots; epsilon annealed linearly from 1 to 0. Published 89.43% (transductive)."),
+        note: s(
+            "Inner Adam (beta1 = 0), inner batch 20, support and query together as 10 train \
+             shots; epsilon annealed linearly from 1 to 0. Published 89.43% (transductive).",
+        ),
     },
     // --- Meta-SGD: per-parameter learned inner rates.
     Preset {
@@ -267,8 +271,10 @@ pub const PRESETS: &[Preset] = &[
         iterations: 60_000,
         backbone: s("conv4"),
         reference: s(METASGD_PAPER),
-        note: s("Learned rates initialised uniformly in [0.005, 0.1]; one inner step at train and \
-             test time as in the paper. Published 99.53% (5w1s), 95.93% (20w1s)."),
+        note: s(
+            "Learned rates initialised uniformly in [0.005, 0.1]; one inner step at train and \
+             test time as in the paper. Published 99.53% (5w1s), 95.93% (20w1s).",
+        ),
     },
     Preset {
         name: s("metasgd-omniglot-20w1s"),
@@ -321,7 +327,11 @@ mod tests {
     #[test]
     fn presets_have_usable_shapes() {
         for p in PRESETS {
-            assert!(p.ways >= 2 && p.shots >= 1 && p.queries_test >= 1, "{}", p.name);
+            assert!(
+                p.ways >= 2 && p.shots >= 1 && p.queries_test >= 1,
+                "{}",
+                p.name
+            );
             assert!(p.meta_batch >= 1 && p.iterations >= 1, "{}", p.name);
             assert!(p.inner_lr > 0.0 && p.meta_lr > 0.0, "{}", p.name);
             assert!(p.name.contains(&*p.algo), "{} vs {}", p.name, p.algo);

@@ -3,12 +3,13 @@
 //! ```text
 //! for each task τ in the meta-batch:
 //!     W_τ ← k steps of SGD/Adam on L_τ, starting from Φ
-//! Φ ← Φ + ε · mean_τ (W_τ − Φ)            ε annealed linearly from ε₀ to ε₁
+//! Φ ← Φ + ε · mean_τ (W_τ − Φ)            ε annealed linearly from ε₀ (1.0) to 0
 //! ```
 //!
 //! `meta_gradients` returns the pseudo-gradient `mean_τ (Φ − W_τ)`; the trainer applies it with a
-//! plain SGD step of rate ε (from [`ReptileConfig::outer_step_size`]), which gives the update
-//! above. No second-order terms are involved, so the inner loop is ordinary first-order training
+//! plain SGD step of rate ε, which gives the update above. The outer step size and its annealing
+//! belong to the trainer: Nichol et al.'s setting is `optimizer: Sgd`, `lr: 1.0` (ε₀) and
+//! `schedule: Linear { final_lr: 0.0 }` (see the `reptile-*` presets). No second-order terms are involved, so the inner loop is ordinary first-order training
 //! of a fast copy of the meta-model.
 
 use burn::module::AutodiffModule;
@@ -53,10 +54,6 @@ pub struct ReptileConfig {
     /// "train shots" images per class, 10 for Omniglot, and trains on all of them). Test-time
     /// adaptation always uses the support set only. Default `true`.
     pub train_on_query: bool,
-    /// Outer step size ε at the first iteration. Default 1.0.
-    pub outer_step_start: f64,
-    /// Outer step size ε at the last iteration (linear annealing). Default 0.0.
-    pub outer_step_end: f64,
 }
 
 impl Default for ReptileConfig {
@@ -68,26 +65,12 @@ impl Default for ReptileConfig {
             inner_optimizer: InnerOptimizer::Adam,
             inner_batch: Some(10),
             train_on_query: true,
-            outer_step_start: 1.0,
-            outer_step_end: 0.0,
         }
     }
 }
 
-impl ReptileConfig {
-    /// ε for `iteration` (0-based) out of `total`: linear from `outer_step_start` to
-    /// `outer_step_end`.
-    pub fn outer_step_size(&self, iteration: usize, total: usize) -> f64 {
-        let frac = if total <= 1 {
-            0.0
-        } else {
-            (iteration.min(total - 1)) as f64 / (total - 1) as f64
-        };
-        self.outer_step_start + (self.outer_step_end - self.outer_step_start) * frac
-    }
-}
-
-/// Reptile over a backbone `M`.
+/// Reptile over backbones built by `F`. Train it with an SGD outer optimizer (see the module
+/// documentation); Adam would rescale the pseudo-gradient.
 #[derive(Debug, Clone)]
 pub struct Reptile<F> {
     factory: F,
@@ -269,15 +252,85 @@ where
 }
 
 #[cfg(test)]
-mod tests {
+mod pseudo_gradient_tests {
     use super::*;
+    use crate::maml_family::test_util::{TB, factory, flat, flat_grads, task};
+    use burn::tensor::backend::Backend;
 
     #[test]
-    fn outer_step_anneals_linearly_to_the_end_value() {
-        let c = ReptileConfig::default();
-        assert_eq!(c.outer_step_size(0, 11), 1.0);
-        assert!((c.outer_step_size(5, 11) - 0.5).abs() < 1e-12);
-        assert_eq!(c.outer_step_size(10, 11), 0.0);
-        assert_eq!(c.outer_step_size(99, 11), 0.0);
+    fn one_sgd_step_pseudo_gradient_is_lr_times_the_mean_support_gradient() {
+        let device = Default::default();
+        TB::seed(&device, 19);
+        let config = ReptileConfig {
+            inner_steps_train: 1,
+            inner_lr: 0.1,
+            inner_optimizer: InnerOptimizer::Sgd,
+            inner_batch: None,
+            train_on_query: false,
+            ..ReptileConfig::default()
+        };
+        let reptile = Reptile::new(factory(), config);
+        let model = reptile.init_model(&device);
+        let tasks = [task(&device), task(&device)];
+        let (pseudo, _) = reptile.meta_gradients(&model, &tasks);
+        let pseudo = flat_grads(&model, &pseudo);
+
+        // By hand: W = Φ − lr ∇L(Φ), so Φ − W = lr ∇L(Φ); averaged over the two tasks.
+        let mut expected = vec![0.0; pseudo.len()];
+        for t in &tasks {
+            let loss = cross_entropy(model.forward(t.support_x.clone()), t.support_y.clone());
+            let g = flat_grads(
+                &model,
+                &GradientsParams::from_grads(loss.backward(), &model),
+            );
+            for (e, g) in expected.iter_mut().zip(g) {
+                *e += 0.1 * g / 2.0;
+            }
+        }
+        for (p, e) in pseudo.iter().zip(&expected) {
+            assert!((p - e).abs() < 1e-6, "{p} vs {e}");
+        }
+        assert!(expected.iter().any(|e| e.abs() > 1e-4));
+    }
+
+    #[test]
+    fn adam_pseudo_gradient_is_phi_minus_adapted_weights() {
+        let device = Default::default();
+        TB::seed(&device, 23);
+        let config = ReptileConfig {
+            inner_steps_train: 3,
+            inner_steps_test: 3,
+            inner_batch: Some(4),
+            train_on_query: false,
+            ..ReptileConfig::default()
+        };
+        let reptile = Reptile::new(factory(), config);
+        let model = reptile.init_model(&device);
+        let t = task(&device);
+        let (pseudo, _) = reptile.meta_gradients(&model, std::slice::from_ref(&t));
+        let pseudo = flat_grads(&model, &pseudo);
+        let w = flat(&MetaLearner::adapt(&reptile, &model, t.support_x, t.support_y, 3).model);
+        let phi = flat(&model);
+        for ((p, phi), w) in pseudo.iter().zip(&phi).zip(&w) {
+            assert!((p - (phi - w)).abs() < 1e-6, "{p} vs {}", phi - w);
+        }
+        assert!(
+            pseudo.iter().any(|p| p.abs() > 1e-4),
+            "inner loop did not move"
+        );
+    }
+
+    #[test]
+    fn interleaved_batches_are_class_balanced() {
+        let device = Default::default();
+        let y = Tensor::<TB, 1, Int>::from_data(
+            TensorData::new(vec![0i64, 0, 1, 1, 2, 2], [6]),
+            &device,
+        );
+        let b = interleaved_batches(&y, Some(3), 3);
+        assert_eq!(b[0], Some(vec![0, 2, 4]));
+        assert_eq!(b[1], Some(vec![1, 3, 5]));
+        assert_eq!(b[2], Some(vec![0, 2, 4]));
+        assert_eq!(interleaved_batches(&y, None, 2), vec![None, None]);
     }
 }
