@@ -9,7 +9,7 @@ use burn::tensor::{Int, Tensor, backend::Backend};
 /// support a second backward pass, so it can sit inside a differentiated inner loop.
 pub fn cross_entropy<B: Backend>(logits: Tensor<B, 2>, targets: Tensor<B, 1, Int>) -> Tensor<B, 1> {
     let [n, k] = logits.dims();
-    let one_hot = targets.one_hot(k).float();
+    let one_hot = targets.one_hot(k).float().cast(logits.dtype());
     let picked = (log_softmax(logits, 1) * one_hot).sum();
     picked.neg().div_scalar(n as f64)
 }

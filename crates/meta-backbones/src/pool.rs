@@ -1,0 +1,32 @@
+//! Pooling written from reshapes and reductions, so that it supports a second backward pass
+//! (burn 0.21's `max_pool2d` / `avg_pool2d` do not; DESIGN §10).
+
+use burn::tensor::{Tensor, backend::Backend};
+
+/// 2×2 max-pool with stride 2 on `[N, C, H, W]`, giving `[N, C, H/2, W/2]` (an odd last row or
+/// column is dropped, as PyTorch's `MaxPool2d(2)` does).
+pub fn max_pool2x2<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let [n, c, h, w] = x.dims();
+    let (h2, w2) = (h / 2, w / 2);
+    let x = if h % 2 == 1 || w % 2 == 1 {
+        x.slice([0..n, 0..c, 0..2 * h2, 0..2 * w2])
+    } else {
+        x
+    };
+    x.reshape([n * c * h2, 2, w2, 2])
+        .max_dim(3)
+        .max_dim(1)
+        .reshape([n, c, h2, w2])
+}
+
+/// Mean over the spatial dimensions: `[N, C, H, W]` to `[N, C]`.
+pub fn global_mean_pool<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 2> {
+    let [n, c, h, w] = x.dims();
+    x.reshape([n, c, h * w]).mean_dim(2).reshape([n, c])
+}
+
+/// `[N, C, H, W]` to `[N, C·H·W]`.
+pub fn flatten<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 2> {
+    let [n, c, h, w] = x.dims();
+    x.reshape([n, c * h * w])
+}
