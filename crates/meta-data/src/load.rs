@@ -1,0 +1,301 @@
+//! High-level entry points for the CLI: pick a data set by kind, get a sampler for a split, report
+//! what a data directory holds. Decoded data sets are cached and shared between samplers.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use crate::error::{DataError, Result};
+use crate::folder::{FolderOptions, load_image_folder};
+use crate::miniimagenet::{MINIIMAGENET_DEFAULT_SIZE, load_miniimagenet};
+use crate::omniglot::{OMNIGLOT_DEFAULT_SIZE, Omniglot};
+use crate::sampler::EpisodeSampler;
+use crate::spec::EpisodeSpec;
+use crate::split::{Augmentation, ClassSplit, OmniglotSplit, Split};
+use crate::store::ImageStore;
+
+/// Which data set to load from a data directory.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum DatasetKind {
+    /// `<data-dir>/omniglot/` (zips or extracted folders); the split scheme applies.
+    Omniglot,
+    /// `<data-dir>/miniimagenet/<split>/<wnid>/*.jpg` or a `.tar` there; Ravi & Larochelle split.
+    MiniImageNet,
+    /// A folder of class folders (RGB). With `train/`, `val/`, `test/` sub-folders each split is
+    /// its own folder; otherwise the whole folder is the pool of classes for any split.
+    /// A relative path is tried as given, then under the data directory.
+    Folder(PathBuf),
+}
+
+impl DatasetKind {
+    /// Short name (`omniglot`, `miniimagenet`, `folder`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            DatasetKind::Omniglot => "omniglot",
+            DatasetKind::MiniImageNet => "miniimagenet",
+            DatasetKind::Folder(_) => "folder",
+        }
+    }
+
+    /// Default square image size: 28 for Omniglot, 84 otherwise.
+    pub fn default_size(&self) -> usize {
+        match self {
+            DatasetKind::Omniglot => OMNIGLOT_DEFAULT_SIZE,
+            _ => MINIIMAGENET_DEFAULT_SIZE,
+        }
+    }
+}
+
+impl FromStr for DatasetKind {
+    type Err = DataError;
+    /// `omniglot`, `miniimagenet` (or `mini-imagenet`), or `folder:<path>`.
+    fn from_str(s: &str) -> Result<Self> {
+        let lower = s.to_ascii_lowercase();
+        match lower.as_str() {
+            "omniglot" => Ok(DatasetKind::Omniglot),
+            "miniimagenet" | "mini-imagenet" | "mini_imagenet" => Ok(DatasetKind::MiniImageNet),
+            _ if lower.starts_with("folder:") => Ok(DatasetKind::Folder(PathBuf::from(&s[7..]))),
+            _ => Err(DataError::InvalidParameter {
+                name: "dataset",
+                value: s.to_string(),
+                hint: "use omniglot, miniimagenet or folder:<path>".into(),
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct CacheKey {
+    kind: &'static str,
+    path: PathBuf,
+    split: Option<Split>,
+    size: usize,
+}
+
+#[derive(Clone)]
+enum Cached {
+    Omniglot(Arc<Omniglot>),
+    Store(Arc<ImageStore>),
+}
+
+fn cache() -> &'static Mutex<HashMap<CacheKey, Cached>> {
+    static CACHE: OnceLock<Mutex<HashMap<CacheKey, Cached>>> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+/// Drops every cached decoded data set (memory is freed once no sampler holds it).
+pub fn clear_cache() {
+    if let Ok(mut c) = cache().lock() {
+        c.clear();
+    }
+}
+
+fn cached(key: CacheKey, load: impl FnOnce() -> Result<Cached>) -> Result<Cached> {
+    let key = CacheKey {
+        path: key.path.canonicalize().unwrap_or(key.path),
+        ..key
+    };
+    // Holding the lock while loading makes concurrent callers wait for one decode.
+    let mut map = cache().lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(hit) = map.get(&key) {
+        return Ok(hit.clone());
+    }
+    let value = load()?;
+    map.insert(key, value.clone());
+    Ok(value)
+}
+
+fn check_data_dir(data_dir: &Path) -> Result<()> {
+    if data_dir.is_dir() {
+        Ok(())
+    } else {
+        Err(DataError::MissingDataDir {
+            path: data_dir.to_path_buf(),
+        })
+    }
+}
+
+/// Omniglot from `<data_dir>/omniglot`, decoded once per (directory, size) and shared.
+pub fn load_omniglot_cached(data_dir: &Path, size: usize) -> Result<Arc<Omniglot>> {
+    check_data_dir(data_dir)?;
+    let dir = data_dir.join("omniglot");
+    let key = CacheKey {
+        kind: "omniglot",
+        path: dir.clone(),
+        split: None,
+        size,
+    };
+    match cached(key, || {
+        Ok(Cached::Omniglot(Arc::new(Omniglot::load(&dir, size)?)))
+    })? {
+        Cached::Omniglot(o) => Ok(o),
+        Cached::Store(_) => unreachable!("omniglot cache entries hold Omniglot"),
+    }
+}
+
+fn folder_root(data_dir: &Path, path: &Path) -> PathBuf {
+    if path.is_relative() && !path.exists() {
+        data_dir.join(path)
+    } else {
+        path.to_path_buf()
+    }
+}
+
+/// The decoded images and classes of `split` of `kind`; `scheme` applies to Omniglot only.
+/// `image_size` defaults to [`DatasetKind::default_size`].
+pub fn load_split(
+    data_dir: &Path,
+    kind: &DatasetKind,
+    scheme: OmniglotSplit,
+    split: Split,
+    image_size: Option<usize>,
+) -> Result<(Arc<ImageStore>, ClassSplit)> {
+    check_data_dir(data_dir)?;
+    let size = image_size.unwrap_or_else(|| kind.default_size());
+    if size == 0 {
+        return Err(DataError::ZeroParameter { name: "image size" });
+    }
+    match kind {
+        DatasetKind::Omniglot => {
+            let omniglot = load_omniglot_cached(data_dir, size)?;
+            let classes = omniglot.split(scheme, split)?;
+            Ok((Arc::clone(omniglot.store()), classes))
+        }
+        DatasetKind::MiniImageNet => {
+            let dir = data_dir.join("miniimagenet");
+            let key = CacheKey {
+                kind: "miniimagenet",
+                path: dir.clone(),
+                split: Some(split),
+                size,
+            };
+            let store = store_of(cached(key, || {
+                Ok(Cached::Store(Arc::new(load_miniimagenet(
+                    &dir, split, size,
+                )?)))
+            })?);
+            let classes = ClassSplit::all(split, store.num_classes());
+            Ok((store, classes))
+        }
+        DatasetKind::Folder(path) => {
+            let root = folder_root(data_dir, path);
+            let split_root = root.join(split.name());
+            let (dir, key_split) = if split_root.is_dir() {
+                (split_root, Some(split))
+            } else {
+                (root, None)
+            };
+            let key = CacheKey {
+                kind: "folder",
+                path: dir.clone(),
+                split: key_split,
+                size,
+            };
+            let options = FolderOptions {
+                height: size,
+                width: size,
+                ..FolderOptions::default()
+            };
+            let store = store_of(cached(key, || {
+                Ok(Cached::Store(Arc::new(load_image_folder(&dir, &options)?)))
+            })?);
+            let classes = ClassSplit::all(split, store.num_classes());
+            Ok((store, classes))
+        }
+    }
+}
+
+fn store_of(c: Cached) -> Arc<ImageStore> {
+    match c {
+        Cached::Store(s) => s,
+        Cached::Omniglot(o) => Arc::clone(o.store()),
+    }
+}
+
+/// An episode sampler for `split` of `kind` in `data_dir`, validated against `spec`.
+///
+/// `scheme` picks the Omniglot class split (ignored otherwise); the scheme's augmentation
+/// (per-task rotations for `l2l`) is applied. Episode `i` depends only on `(seed, split, i)`.
+pub fn load_split_sampler(
+    data_dir: &Path,
+    kind: &DatasetKind,
+    scheme: OmniglotSplit,
+    split: Split,
+    spec: EpisodeSpec,
+    seed: u64,
+    image_size: Option<usize>,
+) -> Result<EpisodeSampler> {
+    spec.check_values()?;
+    let (store, classes) = load_split(data_dir, kind, scheme, split, image_size)?;
+    EpisodeSampler::new(store, classes, spec, seed)
+}
+
+/// Classes and images of one split.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SplitInfo {
+    /// The split.
+    pub split: Split,
+    /// Number of classes (rotated copies count as classes where the scheme says so).
+    pub classes: usize,
+    /// Number of images (summed over the split's classes).
+    pub images: usize,
+    /// Fewest images in one class.
+    pub min_images_per_class: usize,
+    /// Per-task augmentation.
+    pub augmentation: Augmentation,
+}
+
+/// What a data set in a data directory holds (for `metalearn data info`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataInfo {
+    /// Data set name.
+    pub dataset: String,
+    /// Split scheme name.
+    pub scheme: String,
+    /// Image shape `[C, H, W]` after decoding.
+    pub image_shape: [usize; 3],
+    /// One entry per split the scheme defines.
+    pub splits: Vec<SplitInfo>,
+}
+
+/// Loads (or takes from the cache) every split of `kind` and counts classes and images.
+pub fn info(
+    data_dir: &Path,
+    kind: &DatasetKind,
+    scheme: OmniglotSplit,
+    image_size: Option<usize>,
+) -> Result<DataInfo> {
+    let mut splits = Vec::new();
+    let mut image_shape = [0; 3];
+    for split in Split::ALL {
+        let (store, classes) = match load_split(data_dir, kind, scheme, split, image_size) {
+            Ok(x) => x,
+            Err(DataError::NoSuchSplit { .. }) => continue,
+            Err(e) => return Err(e),
+        };
+        image_shape = store.image_shape();
+        let counts: Vec<usize> = classes
+            .classes
+            .iter()
+            .map(|c| store.class_len(c.class))
+            .collect();
+        splits.push(SplitInfo {
+            split,
+            classes: counts.len(),
+            images: counts.iter().sum(),
+            min_images_per_class: counts.iter().copied().min().unwrap_or(0),
+            augmentation: classes.augmentation,
+        });
+    }
+    Ok(DataInfo {
+        dataset: kind.name().to_string(),
+        scheme: match kind {
+            DatasetKind::Omniglot => scheme.name().to_string(),
+            DatasetKind::MiniImageNet => "ravi".to_string(),
+            DatasetKind::Folder(_) => "folders".to_string(),
+        },
+        image_shape,
+        splits,
+    })
+}
