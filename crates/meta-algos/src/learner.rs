@@ -23,6 +23,15 @@ pub trait Predictor<B: AutodiffBackend> {
 
 /// A meta-learning algorithm.
 ///
+/// Besides the required methods, three provided methods feed checkpoints and the trainer; an
+/// algorithm should override them (note to every algorithm author):
+/// - [`config_json`](MetaLearner::config_json): the algorithm's config as JSON, stored in every
+///   checkpoint header (so a run records its hyper-parameters);
+/// - [`backbone_name`](MetaLearner::backbone_name): a short description of the backbone, e.g.
+///   `"conv4-64"`; a checkpoint written with another backbone is refused on load;
+/// - [`recommended_grad_clip`](MetaLearner::recommended_grad_clip): the global-norm clipping the
+///   algorithm's paper uses (Meta Networks: 1.0), applied when the trainer's `grad_clip` is `auto`.
+///
 /// The trainer owns the meta-parameters (`Model`) and the outer optimizer; an algorithm only says
 /// how to turn a meta-batch of tasks into (pseudo-)gradients for the meta-parameters, and how to
 /// adapt the meta-parameters to a new task. Reptile returns the pseudo-gradient `Φ − W`, so that
@@ -56,4 +65,21 @@ pub trait MetaLearner<B: AutodiffBackend>: Send {
         support_y: Tensor<B, 1, Int>,
         ways: usize,
     ) -> Self::Adapted;
+
+    /// The algorithm's configuration as JSON, recorded in checkpoint headers. Default: `null`.
+    fn config_json(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+
+    /// A short description of the backbone, recorded in checkpoint headers and compared on load.
+    /// Default: `"unspecified"`.
+    fn backbone_name(&self) -> String {
+        "unspecified".to_string()
+    }
+
+    /// Global-norm gradient clipping this algorithm is meant to train with (`None`: no
+    /// clipping). Used when the trainer's `grad_clip` is `auto`. Default: `None`.
+    fn recommended_grad_clip(&self) -> Option<f64> {
+        None
+    }
 }

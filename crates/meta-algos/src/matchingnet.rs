@@ -1,0 +1,167 @@
+//! Matching Networks (Vinyals et al., 2016), without full-context embeddings.
+//!
+//! A query attends over the support embeddings with a softmax of cosine similarities; its class
+//! distribution is the attention-weighted sum of the support labels' one-hot vectors:
+//! `P(y | x̂) = Σᵢ softmax_i(τ · cos(f(x̂), g(xᵢ))) · onehot(yᵢ)`, trained with the negative
+//! log-likelihood of the query labels. `f = g =` the backbone's
+//! [`embed`](meta_backbones::Backbone::embed).
+//!
+//! **Implemented:** the "simple" Matching Network (the paper's Omniglot model): one shared
+//! embedding, cosine attention, no full-context embeddings (FCE: the bidirectional-LSTM support
+//! encoder and attention-LSTM query encoder). FCE is **not** implemented. The softmax temperature τ
+//! is a fixed hyper-parameter (1 in the paper).
+//! [`predict`](crate::Predictor::predict) returns `log P(y | x̂)`, which are valid logits.
+
+use burn::optim::GradientsParams;
+use burn::tensor::activation::softmax;
+use burn::tensor::{Int, Tensor, backend::AutodiffBackend};
+use meta_backbones::Backbone;
+use meta_data::Task;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{AlgoError, Result};
+use crate::factory::BackboneFactory;
+use crate::learner::{MetaLearner, Predictor, StepStats};
+use crate::ops;
+use crate::protonet::{embed_jointly, metric_meta_gradients};
+
+/// Hyper-parameters of Matching Networks.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MatchingNetConfig {
+    /// Scale τ applied to cosine similarities before the attention softmax. Default: 1.0 (the
+    /// paper's plain cosine softmax).
+    pub temperature: f64,
+}
+
+impl Default for MatchingNetConfig {
+    fn default() -> Self {
+        Self { temperature: 1.0 }
+    }
+}
+
+impl MatchingNetConfig {
+    /// Checks the values; τ must be finite and positive.
+    pub fn check(self) -> Result<Self> {
+        if !(self.temperature.is_finite() && self.temperature > 0.0) {
+            return Err(AlgoError::InvalidConfig(format!(
+                "matchingnet.temperature must be finite and > 0, got {}",
+                self.temperature
+            )));
+        }
+        Ok(self)
+    }
+}
+
+/// Matching Networks over a backbone built by `F`.
+#[derive(Debug, Clone)]
+pub struct MatchingNet<F> {
+    factory: F,
+    config: MatchingNetConfig,
+}
+
+impl<F> MatchingNet<F> {
+    /// Matching Networks with backbones from `factory`; fails on an invalid config.
+    pub fn new(factory: F, config: MatchingNetConfig) -> Result<Self> {
+        Ok(Self {
+            factory,
+            config: config.check()?,
+        })
+    }
+}
+
+/// Log-probabilities `[Nq, ways]` of queries given support/query embeddings.
+fn log_probs<B: AutodiffBackend>(
+    support: Tensor<B, 2>,
+    support_y: Tensor<B, 1, Int>,
+    query: Tensor<B, 2>,
+    ways: usize,
+    temperature: f64,
+) -> Tensor<B, 2> {
+    let cos = ops::l2_normalize(query).matmul(ops::l2_normalize(support).transpose()); // [Nq, Ns]
+    let attention = softmax(cos.mul_scalar(temperature), 1);
+    let probs = attention.matmul(ops::one_hot(support_y, ways)); // [Nq, ways]
+    probs.clamp_min(1e-8).log()
+}
+
+/// A support set remembered for attention-based classification; support and queries are
+/// embedded in one batch (as in training).
+#[derive(Debug, Clone)]
+pub struct MatchingPredictor<B: AutodiffBackend, N> {
+    net: N,
+    support_x: Tensor<B, 4>,
+    support_y: Tensor<B, 1, Int>,
+    ways: usize,
+    temperature: f64,
+}
+
+impl<B: AutodiffBackend, N: Backbone<B>> Predictor<B> for MatchingPredictor<B, N> {
+    fn predict(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
+        let (support, query) = embed_jointly(&self.net, self.support_x.clone(), x);
+        log_probs(
+            support,
+            self.support_y.clone(),
+            query,
+            self.ways,
+            self.temperature,
+        )
+    }
+}
+
+impl<B, F> MetaLearner<B> for MatchingNet<F>
+where
+    B: AutodiffBackend,
+    F: BackboneFactory<B>,
+{
+    type Model = F::Net;
+    type Adapted = MatchingPredictor<B, F::Net>;
+
+    fn name(&self) -> &'static str {
+        "matchingnet"
+    }
+
+    fn init_model(&self, device: &B::Device) -> Self::Model {
+        self.factory.build(device)
+    }
+
+    fn meta_gradients(
+        &self,
+        model: &Self::Model,
+        tasks: &[Task<B>],
+    ) -> (GradientsParams, StepStats) {
+        let tau = self.config.temperature;
+        metric_meta_gradients(
+            model,
+            tasks,
+            |net, task| {
+                let (s, q) = embed_jointly(net, task.support_x.clone(), task.query_x.clone());
+                log_probs(s, task.support_y.clone(), q, task.ways, tau)
+            },
+            ops::nll_from_log_probs,
+        )
+    }
+
+    fn adapt(
+        &self,
+        model: &Self::Model,
+        support_x: Tensor<B, 4>,
+        support_y: Tensor<B, 1, Int>,
+        ways: usize,
+    ) -> Self::Adapted {
+        MatchingPredictor {
+            net: model.clone(),
+            support_x,
+            support_y,
+            ways,
+            temperature: self.config.temperature,
+        }
+    }
+
+    fn config_json(&self) -> serde_json::Value {
+        serde_json::to_value(self.config).unwrap_or(serde_json::Value::Null)
+    }
+
+    fn backbone_name(&self) -> String {
+        self.factory.name()
+    }
+}
