@@ -393,3 +393,125 @@ where
     let record = record_from_bytes::<B, <L::Model as Module<B>>::Record>(file.model, device, path)?;
     Ok((fresh.load_record(record), file.header))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::test_util::{TB, param_values, tiny_factory};
+    use crate::{
+        MatchingNet, MatchingNetConfig, OuterOptimizer, ProtoNet, ProtoNetConfig, Trainer,
+        TrainerConfig,
+    };
+
+    fn saved_protonet(dir: &Path) -> PathBuf {
+        let path = dir.join("ckpt").join("latest.ckpt");
+        let learner = ProtoNet::new(tiny_factory(8), ProtoNetConfig::default());
+        let trainer = Trainer::new(learner, TrainerConfig::default(), &Default::default())
+            .expect("trainer");
+        trainer.save_checkpoint(&path).expect("save");
+        path
+    }
+
+    fn err_text<T>(r: Result<T>) -> String {
+        match r {
+            Ok(_) => panic!("expected an error"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn checkpoint_of_another_algorithm_is_refused_naming_both() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = saved_protonet(dir.path());
+        let other = MatchingNet::new(tiny_factory(8), MatchingNetConfig::default()).expect("cfg");
+        let e = err_text(Trainer::resume(
+            other,
+            TrainerConfig::default(),
+            &Default::default(),
+            &path,
+        ));
+        assert!(e.contains("`protonet`") && e.contains("`matchingnet`"), "{e}");
+        assert!(e.contains("does not fit"), "{e}");
+    }
+
+    #[test]
+    fn checkpoint_of_another_backbone_or_shape_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = saved_protonet(dir.path());
+        // Same algorithm, another backbone name.
+        let other = ProtoNet::new(tiny_factory(16), ProtoNetConfig::default());
+        let e = err_text(load_model::<TB, _>(&other, &path, &Default::default()));
+        assert!(e.contains("tiny-8") && e.contains("tiny-16"), "{e}");
+        // Same names, other shapes.
+        let renamed = crate::FnFactory::new("tiny-8", |d| {
+            crate::test_util::TinyNet::<TB>::new(16, 9, 3, d)
+        });
+        let e = err_text(load_model::<TB, _>(
+            &ProtoNet::new(renamed, ProtoNetConfig::default()),
+            &path,
+            &Default::default(),
+        ));
+        assert!(e.contains("[16, 8]") && e.contains("[16, 9]") && e.contains("w1"), "{e}");
+    }
+
+    #[test]
+    fn checkpoint_of_another_outer_optimizer_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = saved_protonet(dir.path());
+        let config = TrainerConfig {
+            optimizer: OuterOptimizer::Sgd,
+            ..TrainerConfig::default()
+        };
+        let learner = ProtoNet::new(tiny_factory(8), ProtoNetConfig::default());
+        let e = err_text(Trainer::resume(learner, config, &Default::default(), &path));
+        assert!(e.contains("`adam`") && e.contains("`sgd`"), "{e}");
+    }
+
+    #[test]
+    fn truncated_or_damaged_checkpoint_gives_clear_error() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = saved_protonet(dir.path());
+        let bytes = std::fs::read(&path).expect("read");
+        let learner = ProtoNet::new(tiny_factory(8), ProtoNetConfig::default());
+        let load = |p: &Path| err_text(load_model::<TB, _>(&learner, p, &Default::default()));
+
+        let cut = dir.path().join("cut.ckpt");
+        std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write");
+        let e = load(&cut);
+        assert!(e.contains("truncated") && e.contains("cut.ckpt"), "{e}");
+
+        let mut flipped = bytes.clone();
+        let mid = flipped.len() - 100;
+        flipped[mid] ^= 0x55;
+        let bad = dir.path().join("flipped.ckpt");
+        std::fs::write(&bad, &flipped).expect("write");
+        assert!(load(&bad).contains("checksum"));
+
+        let junk = dir.path().join("junk.ckpt");
+        std::fs::write(&junk, b"hello").expect("write");
+        assert!(load(&junk).contains("not a metalearn checkpoint"));
+
+        let e = load(&dir.path().join("missing.ckpt"));
+        assert!(e.contains("missing.ckpt"), "{e}");
+    }
+
+    #[test]
+    fn model_checkpoint_round_trips_parameters_exactly_and_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let learner = ProtoNet::new(tiny_factory(8), ProtoNetConfig::default());
+        let device = Default::default();
+        let model = MetaLearner::<TB>::init_model(&learner, &device);
+        let path = dir.path().join("m.ckpt");
+        save_model::<TB, _>(&learner, &model, &path).expect("save");
+        save_model::<TB, _>(&learner, &model, &path).expect("overwrite");
+        let (loaded, header) = load_model::<TB, _>(&learner, &path, &device).expect("load");
+        assert_eq!(param_values::<TB, _>(&model), param_values::<TB, _>(&loaded));
+        assert_eq!(header.algorithm, "protonet");
+        assert_eq!(header.params.len(), 3);
+        let names: Vec<String> = std::fs::read_dir(dir.path())
+            .expect("ls")
+            .filter_map(|e| e.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+            .collect();
+        assert_eq!(names, vec!["m.ckpt".to_string()]);
+    }
+}

@@ -16,6 +16,56 @@ pub trait BackboneFactory<B: AutodiffBackend>: Send + Sync {
 
     /// A short, stable description recorded in checkpoints, e.g. `"conv4-64"`.
     fn name(&self) -> String;
+
+    /// Checks that [`build`](BackboneFactory::build) will succeed; algorithm constructors call
+    /// it so that an invalid backbone configuration is an error, not a panic. Default: `Ok`.
+    fn validate(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// Implements [`BackboneFactory`] for a meta-backbones config type; the name is
+/// `"<kind> <config as JSON>"`, so any change of configuration changes the checkpoint identity.
+macro_rules! config_factory {
+    ($config:ty, $net:ident, $kind:literal) => {
+        impl<B: AutodiffBackend> BackboneFactory<B> for $config {
+            type Net = meta_backbones::$net<B>;
+
+            fn build(&self, device: &B::Device) -> Self::Net {
+                self.init(device)
+            }
+
+            fn name(&self) -> String {
+                format!(
+                    "{} {}",
+                    $kind,
+                    serde_json::to_string(self).unwrap_or_default()
+                )
+            }
+
+            fn validate(&self) -> Result<(), String> {
+                <$config>::validate(self).map_err(|e| e.to_string())
+            }
+        }
+    };
+}
+
+config_factory!(meta_backbones::Conv4Config, Conv4, "conv4");
+config_factory!(meta_backbones::FcNetConfig, FcNet, "fcnet");
+config_factory!(meta_backbones::ResNet12Config, ResNet12, "resnet12");
+config_factory!(
+    meta_backbones::MetaNetEmbeddingConfig,
+    MetaNetEmbedding,
+    "metanet-embedding"
+);
+
+/// Validates `factory` for an algorithm constructor.
+pub(crate) fn check_factory<B: AutodiffBackend, F: BackboneFactory<B>>(
+    factory: &F,
+) -> crate::error::Result<()> {
+    factory
+        .validate()
+        .map_err(|e| crate::error::AlgoError::InvalidConfig(format!("backbone: {e}")))
 }
 
 /// A [`BackboneFactory`] from a name and a closure.

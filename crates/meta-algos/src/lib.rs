@@ -11,6 +11,7 @@ pub mod learner;
 pub mod maml;
 mod maml_family;
 pub mod matchingnet;
+pub mod metanet;
 pub mod metanet_eb;
 pub mod metasgd;
 pub mod ops;
@@ -20,6 +21,8 @@ pub mod trainer;
 
 #[cfg(test)]
 mod test_util;
+#[cfg(test)]
+mod metric_tests;
 pub mod reptile;
 
 pub use checkpoint::{BestValidation, CheckpointHeader, load_model, read_header, save_model};
@@ -28,6 +31,7 @@ pub use eval::{EvalConfig, EvalReport, evaluate, evaluate_sampler, mean_ci95};
 pub use factory::{BackboneFactory, FnFactory};
 pub use learner::{MetaLearner, Predictor, StepStats};
 pub use matchingnet::{MatchingNet, MatchingNetConfig};
+pub use metanet::{MetaNet, MetaNetConfig, MetaNetModel};
 pub use metanet_eb::{MetaNetEb, MetaNetEbConfig, MetaNetEbModel};
 pub use protonet::{ProtoNet, ProtoNetConfig};
 pub use trainer::{

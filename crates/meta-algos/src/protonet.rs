@@ -33,6 +33,15 @@ impl<F> ProtoNet<F> {
     pub fn new(factory: F, config: ProtoNetConfig) -> Self {
         Self { factory, config }
     }
+
+    /// Like [`new`](Self::new), but first checks the backbone configuration for backend `B`.
+    pub fn checked<B: AutodiffBackend>(factory: F, config: ProtoNetConfig) -> crate::Result<Self>
+    where
+        F: BackboneFactory<B>,
+    {
+        crate::factory::check_factory(&factory)?;
+        Ok(Self::new(factory, config))
+    }
 }
 
 /// A support set remembered for prototype classification.

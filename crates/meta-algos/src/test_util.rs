@@ -88,7 +88,7 @@ impl EpisodeSource for Synthetic {
             for (label, &c) in classes.iter().enumerate() {
                 for _ in 0..n {
                     for p in 0..16 {
-                        px.push((template(c, p) + 0.3 * (next() - 0.5)) as f32);
+                        px.push((template(c, p) + 1.6 * (next() - 0.5)) as f32);
                     }
                     labels.push(label as i64);
                 }
