@@ -1,0 +1,738 @@
+//! Numerical proofs for the backbones and the differentiable inner loop, on `Autodiff<Flex>`
+//! (f64 via flex's per-tensor dtype, f32 where stated).
+
+use std::sync::Mutex;
+
+use burn::backend::{Autodiff, Flex};
+use burn::module::{AutodiffModule, Module, ModuleMapper, Param};
+use burn::optim::GradientsParams;
+use burn::tensor::backend::Backend;
+use burn::tensor::{DType, Distribution, Int, Tensor, TensorData, TensorPrimitive};
+use meta_backbones::params::param_roles;
+use meta_backbones::*;
+
+type B = Autodiff<Flex>;
+type Inner = Flex;
+
+/// The backend RNG is global: tests that draw from it take this lock.
+static RNG: Mutex<()> = Mutex::new(());
+
+fn lock() -> std::sync::MutexGuard<'static, ()> {
+    RNG.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn dev() -> burn::backend::flex::FlexDevice {
+    Default::default()
+}
+
+/// Casts every float tensor (parameters and running statistics) to `dtype`.
+struct CastTo(DType);
+impl ModuleMapper<B> for CastTo {
+    fn map_float<const D: usize>(&mut self, p: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        let (id, t, m) = p.consume();
+        let rg = t.is_require_grad();
+        let t = t.inner().cast(self.0);
+        Param::from_mapped_value(id, Tensor::from_inner(t).set_require_grad(rg), m)
+    }
+}
+
+fn f64_model<M: Module<B>>(m: M) -> M {
+    m.map(&mut CastTo(DType::F64))
+}
+
+/// A small task: `n` images per class, 2 classes.
+fn task(shape: [usize; 3], n: usize, dtype: DType) -> (Tensor<B, 4>, Tensor<B, 1, Int>) {
+    let [c, h, w] = shape;
+    let x = Tensor::<B, 4>::random([2 * n, c, h, w], Distribution::Normal(0.0, 1.0), &dev())
+        .cast(dtype);
+    let y: Vec<i64> = (0..2 * n).map(|i| (i % 2) as i64).collect();
+    (x, Tensor::from_data(TensorData::new(y, [2 * n]), &dev()))
+}
+
+fn values<M: Module<B>>(m: &M) -> Vec<Vec<f64>> {
+    let mut out = Vec::new();
+    struct V<'a>(&'a mut Vec<Vec<f64>>);
+    impl burn::module::ModuleVisitor<B> for V<'_> {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<B, D>>) {
+            let data = p.val().inner().cast(DType::F64).into_data();
+            self.0.push(data.to_vec::<f64>().unwrap());
+        }
+    }
+    m.visit(&mut V(&mut out));
+    out
+}
+
+fn scalar(t: Tensor<B, 1>) -> f64 {
+    t.inner()
+        .cast(DType::F64)
+        .into_data()
+        .to_vec::<f64>()
+        .unwrap()[0]
+}
+
+fn rel(a: f64, b: f64) -> f64 {
+    (a - b).abs() / a.abs().max(b.abs()).max(1e-12)
+}
+
+fn max_rel(a: &[f64], b: &[f64]) -> f64 {
+    let scale = a
+        .iter()
+        .chain(b)
+        .fold(0.0f64, |m, v| m.max(v.abs()))
+        .max(1e-12);
+    a.iter()
+        .zip(b)
+        .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()))
+        / scale
+}
+
+/// A random direction (visit order; `None` for running statistics), drawn in f64.
+fn direction<M: Backbone<B>>(m: &M) -> Vec<Option<TensorPrimitive<Inner>>> {
+    let roles = param_roles(m);
+    let mut out = Vec::new();
+    struct V<'a>(
+        &'a mut Vec<Option<TensorPrimitive<Inner>>>,
+        &'a [(burn::module::ParamId, ParamRole)],
+    );
+    impl burn::module::ModuleVisitor<B> for V<'_> {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<B, D>>) {
+            let i = self.0.len();
+            let d = (self.1[i].1 != ParamRole::State).then(|| {
+                Tensor::<Inner, D>::random(p.shape(), Distribution::Normal(0.0, 1.0), &p.device())
+                    .cast(DType::F64)
+                    .into_primitive()
+            });
+            self.0.push(d);
+        }
+    }
+    m.visit(&mut V(&mut out, &roles));
+    out
+}
+
+/// `θ + h v` (detached leaves that require grad again).
+struct Shift<'a> {
+    dir: &'a [Option<TensorPrimitive<Inner>>],
+    h: f64,
+    i: usize,
+}
+impl ModuleMapper<B> for Shift<'_> {
+    fn map_float<const D: usize>(&mut self, p: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+        let i = self.i;
+        self.i += 1;
+        let Some(v) = self.dir[i].clone() else {
+            return p;
+        };
+        let (id, t, m) = p.consume();
+        let v = Tensor::<Inner, D>::from_primitive(v);
+        let t = Tensor::from_inner(t.inner() + v.mul_scalar(self.h)).require_grad();
+        Param::from_mapped_value(id, t, m)
+    }
+}
+
+/// ⟨grads, v⟩ over the parameters of `m`.
+fn directional<M: Backbone<B> + AutodiffModule<B>>(
+    m: &M,
+    grads: &GradientsParams,
+    dir: &[Option<TensorPrimitive<Inner>>],
+) -> f64 {
+    struct V<'a> {
+        grads: &'a GradientsParams,
+        dir: &'a [Option<TensorPrimitive<Inner>>],
+        i: usize,
+        sum: f64,
+    }
+    impl burn::module::ModuleVisitor<B> for V<'_> {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<B, D>>) {
+            let i = self.i;
+            self.i += 1;
+            if let (Some(v), Some(g)) = (&self.dir[i], self.grads.get::<Inner, D>(p.id)) {
+                let v = Tensor::<Inner, D>::from_primitive(v.clone());
+                let s = (g.cast(DType::F64) * v)
+                    .sum()
+                    .into_data()
+                    .to_vec::<f64>()
+                    .unwrap()[0];
+                self.sum += s;
+            }
+        }
+    }
+    let mut v = V {
+        grads,
+        dir,
+        i: 0,
+        sum: 0.0,
+    };
+    m.visit(&mut v);
+    v.sum
+}
+
+struct Problem {
+    xs: Tensor<B, 4>,
+    ys: Tensor<B, 1, Int>,
+    xq: Tensor<B, 4>,
+    yq: Tensor<B, 1, Int>,
+}
+
+impl Problem {
+    fn new(shape: [usize; 3], dtype: DType) -> Self {
+        let (xs, ys) = task(shape, 2, dtype);
+        let (xq, yq) = task(shape, 2, dtype);
+        Self { xs, ys, xq, yq }
+    }
+
+    fn meta_loss<M: AdaptableBackbone<B>>(&self, m: &M, cfg: &InnerLoop) -> Tensor<B, 1> {
+        let adapted = adapt(m, self.xs.clone(), self.ys.clone(), cfg);
+        cross_entropy(adapted.forward(self.xq.clone()), self.yq.clone())
+    }
+
+    /// (analytic, central finite difference) directional derivatives of the meta-loss.
+    fn check<M: AdaptableBackbone<B>>(&self, m: &M, cfg: &InnerLoop) -> (f64, f64) {
+        self.check_h(m, cfg, 1e-6)
+    }
+
+    fn check_h<M: AdaptableBackbone<B>>(&self, m: &M, cfg: &InnerLoop, h: f64) -> (f64, f64) {
+        let dir = direction(m);
+        let grads = GradientsParams::from_grads(self.meta_loss(m, cfg).backward(), m);
+        let analytic = directional(m, &grads, &dir);
+        let plus = m.clone().map(&mut Shift { dir: &dir, h, i: 0 });
+        let minus = m.clone().map(&mut Shift {
+            dir: &dir,
+            h: -h,
+            i: 0,
+        });
+        let fd =
+            (scalar(self.meta_loss(&plus, cfg)) - scalar(self.meta_loss(&minus, cfg))) / (2.0 * h);
+        (analytic, fd)
+    }
+}
+
+fn inner(steps: usize, order: GradOrder) -> InnerLoop {
+    InnerLoop {
+        steps,
+        lr: 0.3,
+        order,
+        group: ParamGroup::All,
+    }
+}
+
+fn bn_modes() -> [BnConfig; 3] {
+    [
+        BnConfig::default(),
+        BnConfig {
+            mode: BnMode::Running,
+            ..Default::default()
+        },
+        BnConfig {
+            mode: BnMode::PerStep { steps: 3 },
+            ..Default::default()
+        },
+    ]
+}
+
+fn check_meta_gradient<M: AdaptableBackbone<B>>(name: &str, m: M, shape: [usize; 3]) {
+    let m = f64_model(m);
+    let p = Problem::new(shape, DType::F64);
+    for steps in [1, 3] {
+        let (a, fd) = p.check(&m, &inner(steps, GradOrder::Second));
+        let mut r = rel(a, fd);
+        if r > 1e-5 {
+            // A max-pool or ReLU switch inside the ±h interval spoils the difference
+            // quotient; a smaller step avoids it.
+            let (a2, fd2) = p.check_h(&m, &inner(steps, GradOrder::Second), 1e-7);
+            println!("{name} steps={steps}: retry with h=1e-7 ({a} vs {fd})");
+            r = rel(a2, fd2);
+        }
+        println!("{name} steps={steps}: analytic {a:.12e} fd {fd:.12e} rel {r:.2e}");
+        assert!(
+            r <= 1e-5,
+            "{name}, {steps} steps: meta-gradient {a} vs FD {fd} (rel {r:.2e})"
+        );
+    }
+}
+
+#[test]
+fn meta_gradient_matches_finite_differences_for_every_backbone_and_bn_mode() {
+    let _g = lock();
+    B::seed(&dev(), 1);
+    for bn in bn_modes() {
+        let tag = format!("{:?}", bn.mode);
+        let conv4 = Conv4Config {
+            hidden: 3,
+            image_size: 16,
+            num_classes: 2,
+            bn,
+            ..Default::default()
+        };
+        check_meta_gradient(
+            &format!("conv4 {tag}"),
+            conv4.init::<B>(&dev()),
+            [1, 16, 16],
+        );
+        let strided = Conv4Config {
+            variant: Conv4Variant::Strided,
+            image_size: 8,
+            ..conv4
+        };
+        check_meta_gradient(
+            &format!("conv4-strided {tag}"),
+            strided.init::<B>(&dev()),
+            [1, 8, 8],
+        );
+        let res = ResNet12Config {
+            in_channels: 1,
+            widths: [2, 3, 3, 4],
+            num_classes: 2,
+            bn,
+        };
+        check_meta_gradient(
+            &format!("resnet12 {tag}"),
+            res.init::<B>(&dev()),
+            [1, 16, 16],
+        );
+        let meta = MetaNetEmbeddingConfig {
+            hidden: 3,
+            num_classes: 2,
+            bn,
+            ..Default::default()
+        };
+        check_meta_gradient(
+            &format!("metanet {tag}"),
+            meta.init::<B>(&dev()),
+            [1, 16, 16],
+        );
+        let fc = FcNetConfig {
+            x_dim: 12,
+            layer_dims: vec![6, 5],
+            dropout: 0.0,
+            num_classes: 2,
+            bn,
+        };
+        check_meta_gradient(&format!("fcnet {tag}"), fc.init::<B>(&dev()), [3, 2, 2]);
+    }
+}
+
+#[test]
+fn fast_weight_forward_equals_module_forward() {
+    let _g = lock();
+    B::seed(&dev(), 2);
+    fn check<M: AdaptableBackbone<B>>(name: &str, m: M, shape: [usize; 3]) {
+        let (x, y) = task(shape, 3, DType::F32);
+        let reference = m
+            .forward(x.clone())
+            .inner()
+            .into_data()
+            .to_vec::<f32>()
+            .unwrap();
+        let fast = adapt(
+            &m,
+            x.clone(),
+            y,
+            &InnerLoop {
+                steps: 0,
+                ..Default::default()
+            },
+        );
+        let lifted = <M as AdaptableBackbone<B>>::Lifted::from_inner(m.clone());
+        let outs = [
+            fast.forward(x.clone()).inner(),
+            lifted.forward(Tensor::from_inner(x)).inner().inner(),
+        ];
+        for out in outs {
+            let out = out.into_data().to_vec::<f32>().unwrap();
+            let a: Vec<f64> = reference.iter().map(|&v| v as f64).collect();
+            let b: Vec<f64> = out.iter().map(|&v| v as f64).collect();
+            let r = max_rel(&a, &b);
+            println!("{name}: fast-weight forward rel {r:.2e}");
+            assert!(
+                r <= 1e-6,
+                "{name}: fast-weight forward differs (rel {r:.2e})"
+            );
+        }
+    }
+    let bn = BnConfig::default();
+    check(
+        "conv4",
+        Conv4Config {
+            hidden: 4,
+            image_size: 16,
+            ..Default::default()
+        }
+        .init::<B>(&dev()),
+        [1, 16, 16],
+    );
+    check(
+        "resnet12",
+        ResNet12Config {
+            in_channels: 1,
+            widths: [2, 3, 3, 4],
+            num_classes: 5,
+            bn,
+        }
+        .init::<B>(&dev()),
+        [1, 16, 16],
+    );
+    check(
+        "metanet",
+        MetaNetEmbeddingConfig {
+            hidden: 4,
+            ..Default::default()
+        }
+        .init::<B>(&dev()),
+        [1, 16, 16],
+    );
+    check(
+        "fcnet",
+        FcNetConfig {
+            x_dim: 12,
+            dropout: 0.0,
+            ..Default::default()
+        }
+        .init::<B>(&dev()),
+        [3, 2, 2],
+    );
+}
+
+/// With lr = 1 and one step, θ − θ' is the inner gradient that the differentiable route
+/// computed; compare it with burn's ordinary first-order gradient.
+fn inner_gradient_error<M: AdaptableBackbone<B>>(m: &M, shape: [usize; 3], dtype: DType) -> f64 {
+    let (x, y) = task(shape, 3, dtype);
+    let cfg = InnerLoop {
+        steps: 1,
+        lr: 1.0,
+        order: GradOrder::Second,
+        group: ParamGroup::All,
+    };
+    let adapted = adapt(m, x.clone(), y.clone(), &cfg);
+    let differentiable = param_difference(m, &adapted);
+    let plain = support_gradients(m, x, y, ParamGroup::All);
+    // Concatenate all gradients: biases feeding a batch-norm have a true gradient of zero,
+    // so the error is measured relative to the largest gradient entry of the network.
+    struct V<'a> {
+        a: &'a GradientsParams,
+        b: &'a GradientsParams,
+        all: (Vec<f64>, Vec<f64>),
+        count: usize,
+    }
+    impl burn::module::ModuleVisitor<B> for V<'_> {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<B, D>>) {
+            if let (Some(a), Some(b)) = (self.a.get::<Inner, D>(p.id), self.b.get::<Inner, D>(p.id))
+            {
+                self.all
+                    .0
+                    .extend(a.cast(DType::F64).into_data().to_vec::<f64>().unwrap());
+                self.all
+                    .1
+                    .extend(b.cast(DType::F64).into_data().to_vec::<f64>().unwrap());
+                self.count += 1;
+            }
+        }
+    }
+    let mut v = V {
+        a: &differentiable,
+        b: &plain,
+        all: (Vec::new(), Vec::new()),
+        count: 0,
+    };
+    m.visit(&mut v);
+    assert!(
+        v.count > 0 && v.count == plain.len(),
+        "every parameter has both gradients"
+    );
+    max_rel(&v.all.0, &v.all.1)
+}
+
+#[test]
+fn differentiable_inner_gradient_equals_autodiff_gradient() {
+    let _g = lock();
+    B::seed(&dev(), 3);
+    let bn = BnConfig {
+        mode: BnMode::PerStep { steps: 1 },
+        ..Default::default()
+    };
+    let conv4 = Conv4Config {
+        hidden: 4,
+        image_size: 16,
+        bn,
+        ..Default::default()
+    }
+    .init::<B>(&dev());
+    let res = ResNet12Config {
+        in_channels: 1,
+        widths: [2, 3, 3, 4],
+        num_classes: 5,
+        bn,
+    }
+    .init::<B>(&dev());
+    let meta = MetaNetEmbeddingConfig {
+        hidden: 4,
+        bn,
+        ..Default::default()
+    }
+    .init::<B>(&dev());
+    let fc = FcNetConfig {
+        x_dim: 12,
+        dropout: 0.0,
+        bn,
+        ..Default::default()
+    }
+    .init::<B>(&dev());
+    let img = [1, 16, 16];
+    for (dtype, tol) in [(DType::F32, 1e-5), (DType::F64, 1e-9)] {
+        let errors = if dtype == DType::F64 {
+            [
+                inner_gradient_error(&f64_model(conv4.clone()), img, dtype),
+                inner_gradient_error(&f64_model(res.clone()), img, dtype),
+                inner_gradient_error(&f64_model(meta.clone()), img, dtype),
+                inner_gradient_error(&f64_model(fc.clone()), [3, 2, 2], dtype),
+            ]
+        } else {
+            [
+                inner_gradient_error(&conv4, img, dtype),
+                inner_gradient_error(&res, img, dtype),
+                inner_gradient_error(&meta, img, dtype),
+                inner_gradient_error(&fc, [3, 2, 2], dtype),
+            ]
+        };
+        println!("{dtype:?}: inner-gradient rel errors conv4/resnet12/metanet/fcnet {errors:?}");
+        for e in errors {
+            assert!(
+                e <= tol,
+                "{dtype:?}: inner gradient off by {e:.2e} > {tol:.0e}"
+            );
+        }
+    }
+}
+
+#[test]
+fn first_order_meta_gradient_differs_from_exact() {
+    let _g = lock();
+    B::seed(&dev(), 4);
+    let m = f64_model(
+        Conv4Config {
+            hidden: 3,
+            image_size: 16,
+            num_classes: 2,
+            ..Default::default()
+        }
+        .init::<B>(&dev()),
+    );
+    let p = Problem::new([1, 16, 16], DType::F64);
+    let dir = direction(&m);
+    let d = |order| {
+        let cfg = InnerLoop {
+            steps: 1,
+            lr: 0.5,
+            order,
+            group: ParamGroup::All,
+        };
+        let grads = GradientsParams::from_grads(p.meta_loss(&m, &cfg).backward(), &m);
+        directional(&m, &grads, &dir)
+    };
+    let (second, first) = (d(GradOrder::Second), d(GradOrder::First));
+    let r = rel(second, first);
+    println!("exact {second:.6e} vs first-order {first:.6e}: rel {r:.2e}");
+    assert!(
+        r > 1e-2,
+        "first-order equals exact ({r:.2e}): no second-order term"
+    );
+}
+
+#[test]
+fn metasgd_learning_rates_get_exact_meta_gradients() {
+    let _g = lock();
+    B::seed(&dev(), 5);
+    let cfg = Conv4Config {
+        hidden: 3,
+        image_size: 16,
+        num_classes: 2,
+        ..Default::default()
+    };
+    let m = f64_model(cfg.init::<B>(&dev()));
+    struct Fill;
+    impl ModuleMapper<B> for Fill {
+        fn map_float<const D: usize>(&mut self, p: Param<Tensor<B, D>>) -> Param<Tensor<B, D>> {
+            let (id, t, m) = p.consume();
+            let t = Tensor::from_inner(t.inner().mul_scalar(0.0).add_scalar(0.1)).require_grad();
+            Param::from_mapped_value(id, t, m)
+        }
+    }
+    let lrs = f64_model(cfg.init::<B>(&dev())).map(&mut Fill);
+    let p = Problem::new([1, 16, 16], DType::F64);
+    let loss = |m: &Conv4<B>, lrs: &Conv4<B>| {
+        let a = adapt_with_lrs(m, p.xs.clone(), p.ys.clone(), 2, lrs, ParamGroup::All);
+        cross_entropy(a.forward(p.xq.clone()), p.yq.clone())
+    };
+    let (dm, dl) = (direction(&m), direction(&lrs));
+    let mut grads = loss(&m, &lrs).backward();
+    let gm = GradientsParams::from_module(&mut grads, &m);
+    let gl = GradientsParams::from_module(&mut grads, &lrs);
+    let analytic = directional(&m, &gm, &dm) + directional(&lrs, &gl, &dl);
+    let h = 1e-6;
+    let shifted = |s: f64| {
+        let m2 = m.clone().map(&mut Shift {
+            dir: &dm,
+            h: s * h,
+            i: 0,
+        });
+        let l2 = lrs.clone().map(&mut Shift {
+            dir: &dl,
+            h: s * h,
+            i: 0,
+        });
+        scalar(loss(&m2, &l2))
+    };
+    let fd = (shifted(1.0) - shifted(-1.0)) / (2.0 * h);
+    let r = rel(analytic, fd);
+    println!("metasgd: analytic {analytic:.10e} fd {fd:.10e} rel {r:.2e}");
+    assert!(
+        gl.len() > 0 && r <= 1e-5,
+        "MetaSGD meta-gradient off: rel {r:.2e}"
+    );
+}
+
+#[test]
+fn fast_forward_never_mutates_running_statistics() {
+    let _g = lock();
+    B::seed(&dev(), 6);
+    for mode in [BnMode::Running, BnMode::PerStep { steps: 2 }] {
+        let bn = BnConfig {
+            mode,
+            ..Default::default()
+        };
+        let m = Conv4Config {
+            hidden: 4,
+            image_size: 16,
+            bn,
+            ..Default::default()
+        }
+        .init::<B>(&dev());
+        let (x, y) = task([1, 16, 16], 3, DType::F32);
+        let state = |m: &Conv4<B>| -> Vec<Vec<f64>> {
+            let _ = m.clone().into_record(); // folds pending running-statistics updates in
+            let roles = param_roles(m);
+            values(m)
+                .into_iter()
+                .zip(roles)
+                .filter(|(_, (_, r))| *r == ParamRole::State)
+                .map(|(v, _)| v)
+                .collect()
+        };
+        let before = state(&m);
+        assert_eq!(before.len(), 8, "two running tensors per block");
+        for order in [GradOrder::Second, GradOrder::First] {
+            let cfg = InnerLoop {
+                steps: 2,
+                lr: 0.1,
+                order,
+                group: ParamGroup::All,
+            };
+            let adapted = adapt(&m, x.clone(), y.clone(), &cfg);
+            let _ = adapted.forward(x.clone());
+            let _ = support_gradients(&m, x.clone(), y.clone(), ParamGroup::All);
+            assert_eq!(
+                state(&m),
+                before,
+                "{mode:?} {order:?}: adapt changed running statistics"
+            );
+        }
+        // The meta-model's own forward does update them (so the check above can fail).
+        let _ = m.forward(x);
+        assert_ne!(
+            state(&m),
+            before,
+            "{mode:?}: meta-model forward should update statistics"
+        );
+    }
+}
+
+#[test]
+fn parameter_groups_adapt_only_their_parameters() {
+    let _g = lock();
+    B::seed(&dev(), 7);
+    let m = Conv4Config {
+        hidden: 4,
+        image_size: 16,
+        ..Default::default()
+    }
+    .init::<B>(&dev());
+    let (x, y) = task([1, 16, 16], 3, DType::F32);
+    let roles = param_roles(&m);
+    let before = values(&m);
+    for group in [ParamGroup::All, ParamGroup::Head, ParamGroup::Body] {
+        for order in [GradOrder::Second, GradOrder::First] {
+            let cfg = InnerLoop {
+                steps: 1,
+                lr: 0.5,
+                order,
+                group,
+            };
+            let after = values(&adapt(&m, x.clone(), y.clone(), &cfg));
+            for ((b, a), (_, role)) in before.iter().zip(&after).zip(&roles) {
+                let changed = b != a;
+                assert_eq!(
+                    changed,
+                    group.contains(*role),
+                    "{group:?} {order:?}: {role:?} changed={changed}"
+                );
+            }
+        }
+        let grads = support_gradients(&m, x.clone(), y.clone(), group);
+        let expected = roles.iter().filter(|(_, r)| group.contains(*r)).count();
+        assert_eq!(
+            grads.len(),
+            expected,
+            "{group:?}: support_gradients covers the group"
+        );
+    }
+    assert_eq!(
+        roles.iter().filter(|(_, r)| *r == ParamRole::Head).count(),
+        2
+    );
+}
+
+#[test]
+fn same_seed_gives_same_initialisation() {
+    let _g = lock();
+    let cfg = ResNet12Config {
+        in_channels: 1,
+        widths: [2, 3, 3, 4],
+        ..Default::default()
+    };
+    let build = |seed| {
+        B::seed(&dev(), seed);
+        let m = cfg.init::<B>(&dev());
+        let cloned = m.clone();
+        (values(&m), values(&cloned))
+    };
+    let (a, a_clone) = build(11);
+    let (b, _) = build(11);
+    let (c, _) = build(12);
+    assert_eq!(a, a_clone, "a clone shares the initialisation");
+    assert_eq!(a, b, "same seed, same parameters");
+    assert_ne!(a, c, "different seed, different parameters");
+}
+
+#[test]
+fn invalid_configs_are_rejected_with_the_field_named() {
+    let err = Conv4Config {
+        image_size: 8,
+        ..Default::default()
+    }
+    .validate()
+    .unwrap_err();
+    assert!(err.to_string().contains("image size 8"), "{err}");
+    let err = FcNetConfig {
+        dropout: 1.5,
+        ..Default::default()
+    }
+    .validate()
+    .unwrap_err();
+    assert!(err.to_string().contains("dropout 1.5"), "{err}");
+    let err = ResNet12Config {
+        widths: [1, 0, 1, 1],
+        ..Default::default()
+    }
+    .validate()
+    .unwrap_err();
+    assert!(err.to_string().contains("widths"), "{err}");
+}
