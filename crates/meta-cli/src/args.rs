@@ -129,5 +129,8 @@ pub enum DataCommand {
         /// Where data sets live.
         #[arg(long, default_value = "datasets")]
         data_dir: PathBuf,
+        /// Omniglot class split: vinyals, l2l or lake.
+        #[arg(long, default_value = "vinyals")]
+        omniglot_split: String,
     },
 }

@@ -14,6 +14,8 @@ pub struct RunConfig {
     pub algo: String,
     /// `omniglot`, `miniimagenet` or `folder:PATH`.
     pub dataset: String,
+    /// Omniglot class split: `vinyals`, `l2l` or `lake`.
+    pub omniglot_split: String,
     /// Where data sets live.
     pub data_dir: PathBuf,
     /// Backend name: flex, ndarray, wgpu, tch, cuda.
@@ -66,6 +68,9 @@ pub struct ConfigOverrides {
     /// Data set: omniglot, miniimagenet or folder:PATH.
     #[arg(long)]
     pub dataset: Option<String>,
+    /// Omniglot class split: vinyals (default), l2l or lake.
+    #[arg(long)]
+    pub omniglot_split: Option<String>,
     /// Where data sets live (default `datasets`).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -134,6 +139,7 @@ impl Default for RunConfig {
         Self {
             algo: "maml".into(),
             dataset: "omniglot".into(),
+            omniglot_split: "vinyals".into(),
             data_dir: PathBuf::from("datasets"),
             backend: crate::backend::DEFAULT_BACKEND.into(),
             backbone: "conv4".into(),

@@ -4,10 +4,15 @@ mod algos;
 mod args;
 mod backend;
 mod config;
+mod data;
+mod eval;
 mod plots;
+mod predict;
 mod run_dir;
+mod train;
 
 use clap::Parser;
+use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 fn main() {
@@ -17,6 +22,7 @@ fn main() {
             EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
     if let Err(err) = run(cli) {
@@ -27,9 +33,9 @@ fn main() {
 
 fn run(cli: args::Cli) -> anyhow::Result<()> {
     match cli.command {
-        args::Command::Train(_) => anyhow::bail!("training arrives with the algorithms"),
-        args::Command::Eval(_) => anyhow::bail!("evaluation arrives with the algorithms"),
-        args::Command::Predict(_) => anyhow::bail!("prediction arrives with the algorithms"),
-        args::Command::Data(_) => anyhow::bail!("data commands arrive with meta-data"),
+        args::Command::Train(args) => train::run(args),
+        args::Command::Eval(args) => eval::run(args),
+        args::Command::Predict(args) => predict::run(args),
+        args::Command::Data(args) => data::run(args.command),
     }
 }

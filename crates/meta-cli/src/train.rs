@@ -1,0 +1,400 @@
+//! `metalearn train`: resolve the configuration, build samplers and the learner, meta-train with
+//! progress, metrics, checkpoints and plots, then evaluate on the test split.
+
+use crate::algos::{LearnerJob, outer_optimizer, with_learner};
+use crate::args::TrainArgs;
+use crate::backend::{BackendJob, dispatch};
+use crate::config::{ConfigOverrides, RunConfig, read_overrides};
+use crate::data::DataSettings;
+use crate::run_dir::{MetricsLine, RunDir};
+use anyhow::{Context, Result, bail};
+use burn::tensor::backend::AutodiffBackend;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use meta_algos::{
+    AlgoError, EvalConfig, EvalReport, GradClip, IterationMetrics, MetaLearner, TrainSummary,
+    Trainer, TrainerConfig,
+};
+use meta_data::{EpisodeSampler, EpisodeSource, Split};
+use serde::Serialize;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Runs `metalearn train`.
+pub fn run(args: TrainArgs) -> Result<()> {
+    if args.list_presets {
+        for preset in meta_algos::presets::PRESETS {
+            println!("{:<28} {}", preset.name, preset.reference);
+        }
+        return Ok(());
+    }
+    let (config, run_dir, resume) = resolve(&args)?;
+    let settings = data_settings(&config);
+    let train = settings
+        .sampler(
+            Split::Train,
+            config.ways,
+            config.shots,
+            config.queries,
+            config.seed,
+        )?
+        .context("the data set has no training split")?;
+    let val = if config.validate_every > 0 && config.val_episodes > 0 {
+        settings.sampler(
+            Split::Val,
+            config.ways,
+            config.shots,
+            config.test_queries,
+            config.seed,
+        )?
+    } else {
+        None
+    };
+    let job = TrainJob {
+        config,
+        run_dir,
+        resume,
+        train,
+        val,
+    };
+    dispatch(&job.config.backend.clone(), job)
+}
+
+/// The settings a run's samplers are built from.
+pub fn data_settings(config: &RunConfig) -> DataSettings<'_> {
+    DataSettings {
+        data_dir: &config.data_dir,
+        dataset: &config.dataset,
+        omniglot_split: &config.omniglot_split,
+        image_size: config.image_size,
+        seed: config.seed,
+    }
+}
+
+/// Preset < config file < flags, or the stored config of a run being resumed.
+fn resolve(args: &TrainArgs) -> Result<(RunConfig, RunDir, bool)> {
+    if let Some(dir) = &args.resume {
+        let run_dir = RunDir::open(dir)?;
+        let mut config = RunConfig::read(&run_dir.config_path())?;
+        let allowed = ConfigOverrides {
+            iterations: args.overrides.iterations,
+            backend: args.overrides.backend.clone(),
+            ..ConfigOverrides::default()
+        };
+        if args.overrides != allowed {
+            bail!(
+                "--resume continues {} with its stored config.toml; only --iterations and \
+                 --backend may be given with it",
+                dir.display()
+            );
+        }
+        config.apply(&allowed);
+        config.validate()?;
+        if !run_dir.checkpoints().join("latest.ckpt").is_file() {
+            bail!(
+                "{} has no checkpoints/latest.ckpt to resume from; start it again without --resume",
+                dir.display()
+            );
+        }
+        return Ok((config, run_dir, true));
+    }
+    let mut config = RunConfig::default();
+    if let Some(name) = &args.preset {
+        let preset = meta_algos::presets::preset(name).with_context(|| {
+            format!("unknown --preset `{name}`; `metalearn train --list-presets` lists them")
+        })?;
+        config.apply(&preset_overrides(preset));
+    }
+    if let Some(file) = &args.config {
+        config.apply(&read_overrides(file)?);
+    }
+    config.apply(&args.overrides);
+    config.validate()?;
+    let root = args
+        .run_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs").join(config.default_run_name()));
+    if root.join("checkpoints").join("latest.ckpt").exists() {
+        bail!(
+            "{} already holds a run: continue it with `--resume {}` or pick another --run-dir",
+            root.display(),
+            root.display()
+        );
+    }
+    let run_dir = RunDir::create(&root)?;
+    run_dir.write_atomic("config.toml", config.to_toml()?.as_bytes())?;
+    Ok((config, run_dir, false))
+}
+
+/// A paper preset as a configuration layer.
+fn preset_overrides(preset: &meta_algos::presets::Preset) -> ConfigOverrides {
+    ConfigOverrides {
+        algo: Some(preset.algo.to_string()),
+        dataset: Some(preset.dataset.to_string()),
+        backbone: Some(preset.backbone.to_string()),
+        ways: Some(preset.ways),
+        shots: Some(preset.shots),
+        queries: Some(preset.queries_train),
+        test_queries: Some(preset.queries_test),
+        inner_steps: Some(preset.inner_steps_train),
+        test_inner_steps: Some(preset.inner_steps_test),
+        inner_lr: Some(preset.inner_lr),
+        meta_lr: Some(preset.meta_lr),
+        meta_batch: Some(preset.meta_batch),
+        iterations: Some(preset.iterations),
+        image_size: Some(if preset.dataset == "omniglot" { 28 } else { 84 }),
+        ..ConfigOverrides::default()
+    }
+}
+
+/// The meta-training loop's settings for a run.
+pub fn trainer_config(config: &RunConfig) -> TrainerConfig {
+    let (optimizer, schedule) = outer_optimizer(&config.algo);
+    TrainerConfig {
+        iterations: config.iterations as u64,
+        meta_batch: config.meta_batch,
+        optimizer,
+        lr: config.meta_lr,
+        schedule,
+        grad_clip: GradClip::Auto,
+        val_every: config.validate_every as u64,
+        val_episodes: config.val_episodes,
+        seed: config.seed,
+        prefetch_threads: 1,
+        checkpoint_every: config.checkpoint_every as u64,
+    }
+}
+
+struct TrainJob {
+    config: RunConfig,
+    run_dir: RunDir,
+    resume: bool,
+    train: EpisodeSampler,
+    val: Option<EpisodeSampler>,
+}
+
+impl BackendJob for TrainJob {
+    type Output = ();
+
+    fn run<B: AutodiffBackend>(self, device: B::Device, label: String) -> Result<()> {
+        let c = &self.config;
+        tracing::info!(
+            "{} {} on {} {}-way {}-shot ({} queries), seed {}, backend {label}, run {}",
+            if self.resume { "resuming" } else { "training" },
+            c.algo,
+            c.dataset,
+            c.ways,
+            c.shots,
+            c.queries,
+            c.seed,
+            self.run_dir.root().display()
+        );
+        let shape = self.train.image_shape();
+        with_learner::<B, _>(
+            &self.config.clone(),
+            shape,
+            LearnerTrain { job: self, device },
+        )
+    }
+}
+
+struct LearnerTrain<B: AutodiffBackend> {
+    job: TrainJob,
+    device: B::Device,
+}
+
+/// What `summary.json` records at the end of a run.
+#[derive(Debug, Serialize)]
+struct Summary<'a> {
+    config: &'a RunConfig,
+    iterations: u64,
+    wall_s: f64,
+    final_train_loss: f64,
+    best_validation: Option<meta_algos::BestValidation>,
+    test: Option<EvalReport>,
+    test_model: &'static str,
+}
+
+impl<B: AutodiffBackend> LearnerJob<B> for LearnerTrain<B> {
+    type Output = ();
+
+    fn run<L: MetaLearner<B> + 'static>(self, learner: L) -> Result<()> {
+        let LearnerTrain { job, device } = self;
+        let config = &job.config;
+        let run_dir = &job.run_dir;
+        let checkpoints = run_dir.checkpoints();
+        let trainer_config = trainer_config(config);
+        let mut trainer = if job.resume {
+            let latest = checkpoints.join("latest.ckpt");
+            let trainer = Trainer::resume(learner, trainer_config, &device, &latest)?;
+            run_dir.truncate_metrics_after(trainer.iteration() as usize)?;
+            trainer
+        } else {
+            Trainer::new(learner, trainer_config, &device)?
+        };
+        let prior_wall = run_dir
+            .read_metrics()?
+            .last()
+            .map_or(0.0, |line| line.wall_s);
+        let progress = Progress::new(config.iterations as u64, trainer.iteration());
+        let start = Instant::now();
+        let mut log_error = None;
+        let log_every = config.log_every.max(1) as u64;
+        let train: Arc<dyn EpisodeSource> = Arc::new(job.train.clone());
+        let val = job.val.as_ref().map(|v| v as &dyn EpisodeSource);
+        let result = trainer.run(train, val, Some(&checkpoints), |m: &IterationMetrics| {
+            progress.update(m);
+            if (m.iteration + 1) % log_every == 0 || m.validation.is_some() {
+                let line = metrics_line(m, prior_wall + start.elapsed().as_secs_f64());
+                if let Err(err) = run_dir.append_metrics(&line) {
+                    log_error.get_or_insert(err);
+                }
+            }
+        });
+        progress.finish();
+        let summary = match result {
+            Ok(summary) => summary,
+            Err(err @ (AlgoError::NonFiniteLoss { .. } | AlgoError::NonFiniteGradient { .. })) => {
+                return Err(anyhow::Error::new(err).context(format!(
+                    "training stopped; the last good checkpoint is {} (lower --meta-lr or \
+                     --inner-lr and resume with --resume {})",
+                    checkpoints.join("latest.ckpt").display(),
+                    run_dir.root().display()
+                )));
+            }
+            Err(err) => return Err(err.into()),
+        };
+        if let Some(err) = log_error {
+            return Err(err.context("could not write metrics.jsonl"));
+        }
+        finish_run(&job, &trainer, &summary, prior_wall, &device)
+    }
+}
+
+/// Plots, test evaluation and `summary.json`.
+fn finish_run<B: AutodiffBackend, L: MetaLearner<B>>(
+    job: &TrainJob,
+    trainer: &Trainer<B, L>,
+    summary: &TrainSummary,
+    prior_wall: f64,
+    device: &B::Device,
+) -> Result<()> {
+    let config = &job.config;
+    let run_dir = &job.run_dir;
+    let lines = run_dir.read_metrics()?;
+    crate::plots::write_learning_curves(&lines, &run_dir.plots())?;
+    let (model, which) = match trainer.best_model() {
+        Some(best) => (best, "best-on-validation"),
+        None => (trainer.model(), "final"),
+    };
+    let test = if config.test_episodes > 0 {
+        let sampler = data_sampler_for_test(config)?;
+        let report = meta_algos::evaluate_sampler(
+            trainer.learner(),
+            model,
+            &sampler,
+            &EvalConfig {
+                episodes: config.test_episodes,
+                seed: config.seed,
+            },
+            device,
+        )?;
+        println!(
+            "test accuracy ({which} model, {} episodes, seed {}): {:.2}% ± {:.2}%",
+            report.episodes,
+            report.seed,
+            100.0 * report.mean,
+            100.0 * report.ci95
+        );
+        Some(report)
+    } else {
+        None
+    };
+    let summary = Summary {
+        config,
+        iterations: summary.iterations,
+        wall_s: prior_wall + summary.seconds,
+        final_train_loss: summary.final_loss,
+        best_validation: summary.best_validation,
+        test,
+        test_model: which,
+    };
+    run_dir.write_atomic(
+        "summary.json",
+        serde_json::to_string_pretty(&summary)?.as_bytes(),
+    )?;
+    println!("run written to {}", run_dir.root().display());
+    Ok(())
+}
+
+fn data_sampler_for_test(config: &RunConfig) -> Result<EpisodeSampler> {
+    data_settings(config)
+        .sampler(
+            Split::Test,
+            config.ways,
+            config.shots,
+            config.test_queries,
+            config.seed,
+        )?
+        .context("the data set has no test split")
+}
+
+fn metrics_line(m: &IterationMetrics, wall_s: f64) -> MetricsLine {
+    MetricsLine {
+        // Iterations completed (the trainer reports the zero-based index of the last one).
+        iteration: m.iteration as usize + 1,
+        wall_s,
+        train_loss: m.loss,
+        train_acc: m.accuracy,
+        val_loss: None,
+        val_acc: m.validation.map(|v| v.mean),
+        val_ci95: m.validation.map(|v| v.ci95),
+    }
+}
+
+/// A progress bar on a terminal; periodic log lines otherwise.
+struct Progress {
+    bar: ProgressBar,
+    total: u64,
+}
+
+impl Progress {
+    fn new(total: u64, done: u64) -> Self {
+        let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:30}] {pos}/{len} it {per_sec} ETA {eta} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+        );
+        bar.set_position(done);
+        Self { bar, total }
+    }
+
+    fn update(&self, m: &IterationMetrics) {
+        let mut msg = format!("loss {:.3} acc {:.1}%", m.loss, 100.0 * m.accuracy);
+        if let Some(v) = m.validation {
+            msg.push_str(&format!(
+                " | val {:.1}% ± {:.1}",
+                100.0 * v.mean,
+                100.0 * v.ci95
+            ));
+        }
+        let done = m.iteration + 1;
+        self.bar.set_position(done);
+        if self.bar.is_hidden() {
+            // Not a terminal: plain lines, about 20 per run plus every validation.
+            let every = (self.total / 20).max(1);
+            if done % every == 0 || m.validation.is_some() || done == self.total {
+                tracing::info!("iteration {done}/{}: {msg}", self.total);
+            }
+        } else {
+            self.bar.set_message(msg);
+        }
+    }
+
+    fn finish(&self) {
+        self.bar.finish_and_clear();
+    }
+}
