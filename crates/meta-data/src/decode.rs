@@ -52,8 +52,84 @@ pub(crate) fn decode_threads() -> usize {
         .clamp(2, 32)
 }
 
-/// Decodes one encoded image (any format the `image` crate reads) into `out` (`[C, H, W]` u8),
-/// resizing with a triangle (bilinear, area-weighted when shrinking) filter when needed.
+/// Taps of an area (box) filter along one axis: output `j` averages input `[j*s, (j+1)*s)`,
+/// `s = input/output`, weighting partly covered input pixels by their overlap.
+struct AreaAxis {
+    input: usize,
+    taps: Vec<(usize, Vec<f32>)>,
+}
+
+impl AreaAxis {
+    fn new(input: usize, output: usize) -> Self {
+        let scale = input as f64 / output as f64;
+        let taps = (0..output)
+            .map(|j| {
+                let (lo, hi) = (j as f64 * scale, (j + 1) as f64 * scale);
+                let start = lo.floor() as usize;
+                let end = (hi.ceil() as usize).min(input);
+                let weights = (start..end)
+                    .map(|i| {
+                        let overlap = (hi.min(i as f64 + 1.0) - lo.max(i as f64)).max(0.0);
+                        (overlap / scale) as f32
+                    })
+                    .collect();
+                (start, weights)
+            })
+            .collect();
+        AreaAxis { input, taps }
+    }
+}
+
+/// Shrinks one `[in_h, in_w]` u8 plane (row stride `stride`, pixel step `step`) to `[out_h, out_w]`
+/// with an exact area filter (as OpenCV's `INTER_AREA`).
+#[allow(clippy::too_many_arguments)]
+fn area_resize_plane(
+    src: &[u8],
+    in_h: usize,
+    stride: usize,
+    step: usize,
+    cols: &AreaAxis,
+    rows: &AreaAxis,
+    tmp: &mut Vec<f32>,
+    out: &mut [u8],
+    invert: bool,
+) {
+    let out_w = cols.taps.len();
+    let in_w = cols.input;
+    // Horizontal pass, transposed: tmp[x * in_h + y], so the vertical pass reads contiguously.
+    tmp.clear();
+    tmp.resize(in_h * out_w + in_w, 0.0);
+    let (cols_tmp, row_f) = tmp.split_at_mut(in_h * out_w);
+    for y in 0..in_h {
+        let row = &src[y * stride..];
+        for (x, v) in row_f.iter_mut().enumerate() {
+            *v = f32::from(row[x * step]);
+        }
+        for (x, (start, weights)) in cols.taps.iter().enumerate() {
+            cols_tmp[x * in_h + y] = dot(&row_f[*start..*start + weights.len()], weights);
+        }
+    }
+    for (y, (start, weights)) in rows.taps.iter().enumerate() {
+        for x in 0..out_w {
+            let column = &cols_tmp[x * in_h..(x + 1) * in_h];
+            let acc = dot(&column[*start..*start + weights.len()], weights);
+            let v = acc.round().clamp(0.0, 255.0) as u8;
+            out[y * out_w + x] = if invert { 255 - v } else { v };
+        }
+    }
+}
+
+#[inline(always)]
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = 0.0;
+    for (x, y) in a.iter().zip(b) {
+        acc += x * y;
+    }
+    acc
+}
+
+/// Decodes one encoded image (any format the `image` crate reads) into `out` (`[C, H, W]` u8).
+/// Shrinking uses an exact area (box) filter; enlarging uses a triangle (bilinear) filter.
 /// `name` is used in errors.
 pub fn decode_into(bytes: &[u8], name: &str, spec: &DecodeSpec, out: &mut [u8]) -> Result<()> {
     let bad = |reason: String| DataError::BadImage {
@@ -69,6 +145,34 @@ pub fn decode_into(bytes: &[u8], name: &str, spec: &DecodeSpec, out: &mut [u8]) 
     }
     let img: DynamicImage = image::load_from_memory(bytes).map_err(|e| bad(e.to_string()))?;
     let (w, h) = (spec.width as u32, spec.height as u32);
+    let (in_w, in_h) = (img.width(), img.height());
+    if (in_w, in_h) != (w, h) && in_w >= w && in_h >= h {
+        let (cols, rows) = (
+            AreaAxis::new(in_w as usize, spec.width),
+            AreaAxis::new(in_h as usize, spec.height),
+        );
+        let mut tmp = Vec::new();
+        let plane = spec.height * spec.width;
+        let (raw, step) = if spec.channels == 1 {
+            (img.into_luma8().into_raw(), 1)
+        } else {
+            (img.into_rgb8().into_raw(), 3)
+        };
+        for c in 0..spec.channels {
+            area_resize_plane(
+                &raw[c..],
+                in_h as usize,
+                in_w as usize * step,
+                step,
+                &cols,
+                &rows,
+                &mut tmp,
+                &mut out[c * plane..(c + 1) * plane],
+                spec.invert,
+            );
+        }
+        return Ok(());
+    }
     let filter = FilterType::Triangle;
     match spec.channels {
         1 => {

@@ -106,3 +106,20 @@ fn write_entry(reader: &mut impl Read, target: &Path) -> Result<()> {
     std::io::copy(reader, &mut out).map_err(|e| DataError::io(target, e))?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn safe_join_accepts_nested_names_and_refuses_escapes() {
+        let (a, d) = (Path::new("a.zip"), Path::new("/dest"));
+        assert_eq!(
+            safe_join(a, d, "x/./y.png").ok(),
+            Some(PathBuf::from("/dest/x/y.png"))
+        );
+        for bad in ["../x", "x/../../y", "/etc/passwd", "x\\..\\y", "\\x"] {
+            assert!(safe_join(a, d, bad).is_err(), "{bad}");
+        }
+    }
+}

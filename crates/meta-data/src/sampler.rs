@@ -274,3 +274,59 @@ impl EpisodeSource for EpisodeSampler {
         self.store.image_shape()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sample_distinct_gives_k_distinct_values_in_range_and_uniform_first_pick() {
+        let mut rng = episode_rng(1, 0, 0);
+        let mut out = Vec::new();
+        let mut first = [0usize; 10];
+        for (n, k) in [(10, 10), (10, 3), (100, 40), (5000, 20)] {
+            for _ in 0..200 {
+                sample_distinct(&mut rng, n, k, &mut out);
+                assert_eq!(out.len(), k);
+                assert!(out.iter().all(|&v| v < n));
+                let mut sorted = out.clone();
+                sorted.sort_unstable();
+                sorted.dedup();
+                assert_eq!(sorted.len(), k);
+            }
+        }
+        for _ in 0..5000 {
+            sample_distinct(&mut rng, 10, 3, &mut out);
+            first[out[0]] += 1;
+        }
+        // Every value leads about 500 times in 5000 draws.
+        assert!(first.iter().all(|&c| (380..620).contains(&c)), "{first:?}");
+    }
+
+    #[test]
+    fn episode_rngs_differ_by_seed_split_and_index() {
+        use rand::Rng;
+        let draw = |s, p, i| episode_rng(s, p, i).next_u64();
+        assert_eq!(draw(1, 0, 5), draw(1, 0, 5));
+        assert_ne!(draw(1, 0, 5), draw(2, 0, 5));
+        assert_ne!(draw(1, 0, 5), draw(1, 1, 5));
+        assert_ne!(draw(1, 0, 5), draw(1, 0, 6));
+    }
+
+    #[test]
+    fn convert_plane_rotates_counter_clockwise() {
+        // 2×2 [[a, b], [c, d]] turned 90° counter-clockwise is [[b, d], [a, c]].
+        let table: [f32; 256] = std::array::from_fn(|v| v as f32);
+        let src = [1u8, 2, 3, 4];
+        let mut dst = [0f32; 4];
+        for (turns, expected) in [
+            (0, [1.0, 2.0, 3.0, 4.0]),
+            (1, [2.0, 4.0, 1.0, 3.0]),
+            (2, [4.0, 3.0, 2.0, 1.0]),
+            (3, [3.0, 1.0, 4.0, 2.0]),
+        ] {
+            convert_plane(&src, &mut dst, &table, 2, turns);
+            assert_eq!(dst, expected, "turns = {turns}");
+        }
+    }
+}

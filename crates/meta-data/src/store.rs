@@ -182,3 +182,43 @@ impl ImageStore {
         &self.pixels
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lookup_tables_scale_and_normalise() {
+        let unit = PixelScale::Unit.lookup_tables(1);
+        assert_eq!((unit[0][0], unit[0][255]), (0.0, 1.0));
+        let norm = PixelScale::miniimagenet().lookup_tables(3);
+        let expected = (200.0 / 255.0 - 115.593_61 / 255.0) / (68.276_35 / 255.0);
+        assert!((norm[1][200] - expected).abs() < 1e-5);
+    }
+
+    #[test]
+    fn store_checks_buffer_size_and_indexes_classes() {
+        let bad = ImageStore::new(
+            vec!["a".into()],
+            &[2],
+            [1, 2, 2],
+            vec![0; 7],
+            PixelScale::Unit,
+        );
+        assert!(bad.is_err());
+        let store = ImageStore::new(
+            vec!["a".into(), "b".into()],
+            &[1, 2],
+            [1, 1, 2],
+            vec![1, 2, 3, 4, 5, 6],
+            PixelScale::Unit,
+        )
+        .expect("store");
+        assert_eq!(store.image(1, 1), &[5, 6]);
+        let both = store.clone().concat(store).expect("concat");
+        assert_eq!(
+            (both.num_classes(), both.images(), both.image(3, 0)),
+            (4, 6, &[3u8, 4][..])
+        );
+    }
+}
