@@ -69,6 +69,7 @@ pub(crate) fn check_factory<B: AutodiffBackend, F: BackboneFactory<B>>(
 }
 
 /// A [`BackboneFactory`] from a name and a closure.
+#[allow(clippy::type_complexity)]
 pub struct FnFactory<B: AutodiffBackend, N> {
     name: String,
     build: Arc<dyn Fn(&B::Device) -> N + Send + Sync>,

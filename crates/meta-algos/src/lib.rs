@@ -1,4 +1,50 @@
 //! Meta-learning algorithms, the meta-training loop, evaluation and checkpoints.
+//!
+//! Every algorithm implements [`MetaLearner`]: meta-gradients on a batch of [`meta_data::Task`]s,
+//! and adaptation to a support set returning a [`Predictor`]. One [`Trainer`] meta-trains any of
+//! them (Adam or SGD outer step, cosine/linear schedules, global-norm clipping, fixed validation
+//! episodes, best-model tracking, NaN/inf detection, atomic checkpoints with exact resumption);
+//! [`evaluate_sampler`] runs the evaluation protocol (T episodes from a fixed seed, mean ± 95% CI).
+//!
+//! Algorithms: [`Maml`], [`Fomaml`], [`Anil`], [`Boil`], [`Reptile`], [`MetaSgd`] (MAML family),
+//! [`ProtoNet`], [`MatchingNet`] (metric), [`MetaNetEb`] (Meta Networks, embedding-based) and
+//! [`MetaNet`] (Meta Networks, original model-based form). Metric and Meta-Networks algorithms
+//! take a [`BackboneFactory`] — any `meta_backbones` config such as [`meta_backbones::Conv4Config`],
+//! or an [`FnFactory`] closure.
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use std::sync::Arc;
+//! use burn::backend::{Autodiff, Flex};
+//! use meta_algos::{EvalConfig, ProtoNet, ProtoNetConfig, Trainer, TrainerConfig, evaluate_sampler};
+//! use meta_backbones::Conv4Config;
+//! use meta_data::{DatasetKind, EpisodeSpec, OmniglotSplit, Split, load_split_sampler};
+//!
+//! type B = Autodiff<Flex>;
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let data = Path::new("datasets");
+//! let sampler = |split, queries, seed| {
+//!     let spec = EpisodeSpec::new(5, 1, queries);
+//!     load_split_sampler(data, &DatasetKind::Omniglot, OmniglotSplit::Vinyals, split, spec, seed, None)
+//! };
+//! let (train, val, test) = (sampler(Split::Train, 5, 1)?, sampler(Split::Val, 15, 2)?, sampler(Split::Test, 15, 3)?);
+//!
+//! let device = Default::default();
+//! let learner = ProtoNet::new(Conv4Config::default(), ProtoNetConfig::default());
+//! let config = TrainerConfig { iterations: 2000, meta_batch: 1, val_every: 500, ..Default::default() };
+//! let mut trainer = Trainer::<B, _>::new(learner, config, &device)?;
+//! // Writes runs/demo/{latest,best}.ckpt; `Trainer::resume(…, "runs/demo/latest.ckpt")` continues exactly.
+//! let summary = trainer.run(Arc::new(train), Some(&val), Some(Path::new("runs/demo")), |m| {
+//!     if let Some(v) = m.validation {
+//!         println!("iteration {}: loss {:.3}, validation {:.1}%", m.iteration, m.loss, 100.0 * v.mean);
+//!     }
+//! })?;
+//! let model = trainer.best_model().unwrap_or(trainer.model());
+//! let report = evaluate_sampler(trainer.learner(), model, &test, &EvalConfig::default(), &device)?;
+//! println!("{} iterations; test accuracy {report}", summary.iterations);
+//! # Ok(())
+//! # }
+//! ```
 
 pub mod anil;
 pub mod boil;

@@ -147,8 +147,8 @@ impl<B: AutodiffBackend, N: Backbone<B>> MetaNetModel<B, N> {
         let rows = self.b.dims()[0];
         let n = h.dims()[0];
         let used = ways.min(rows);
-        let w = self.w.val().slice([0..used]);
-        let b = self.b.val().slice([0..used]).reshape([1, used]);
+        let w = self.w.val().narrow(0, 0, used);
+        let b = self.b.val().narrow(0, 0, used).reshape([1, used]);
         let logits = h.matmul(w.transpose()) + b;
         if ways > used {
             let pad = Tensor::zeros([n, ways - used], &logits.device());

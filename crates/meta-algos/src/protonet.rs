@@ -74,7 +74,7 @@ pub(crate) fn embed_jointly<B: AutodiffBackend, N: Backbone<B>>(
     let ns = support_x.dims()[0];
     let nq = query_x.dims()[0];
     let emb = net.embed(Tensor::cat(vec![support_x, query_x], 0));
-    (emb.clone().slice([0..ns]), emb.slice([ns..ns + nq]))
+    (emb.clone().narrow(0, 0, ns), emb.narrow(0, ns, nq))
 }
 
 /// Query logits of one task.

@@ -611,7 +611,7 @@ impl<B: AutodiffBackend, L: MetaLearner<B>> Trainer<B, L> {
             let ve = self.config.val_every;
             if let Some(val) = val
                 && ve > 0
-                && (done % ve == 0 || done == last)
+                && (done.is_multiple_of(ve) || done == last)
             {
                 let v = self.validate(val);
                 metrics.validation = Some(v);
@@ -621,7 +621,7 @@ impl<B: AutodiffBackend, L: MetaLearner<B>> Trainer<B, L> {
             }
             if let Some(dir) = checkpoint_dir {
                 let every = self.config.checkpoint_every;
-                if (every > 0 && done % every == 0) || done == total || done == last {
+                if (every > 0 && done.is_multiple_of(every)) || done == total || done == last {
                     self.save_checkpoint(&dir.join("latest.ckpt"))?;
                 }
             }
