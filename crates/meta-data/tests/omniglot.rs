@@ -43,7 +43,7 @@ fn omniglot_pixels_are_ink_one_on_zero_background() {
         .filter(|i| pixels[i * 784] == 0 && pixels[i * 784 + 783] == 0)
         .count();
     assert!(corner_zero > store.images() * 9 / 10, "{corner_zero}");
-    assert!(pixels.iter().any(|&p| p == 255));
+    assert!(pixels.contains(&255));
     // Episodes carry values in [0, 1].
     let sampler = EpisodeSampler::new(
         Arc::clone(store),
