@@ -1,4 +1,33 @@
-//! Backbones for few-shot learning, usable as burn Modules and with explicit fast weights.
+//! Backbones for few-shot learning — [`FcNet`], [`Conv4`], [`ResNet12`] and the Meta Networks
+//! [`MetaNetEmbedding`] — as ordinary burn `Module`s, plus the exact, differentiable inner loop
+//! that the MAML family needs ([`adapt`], [`adapt_with_lrs`]).
+//!
+//! Every layer an inner loop differentiates through is built from operations that support a
+//! second backward pass (own [`Linear`], [`pool`], [`BatchNorm`]); see [`adapt`](mod@adapt) for
+//! how exact second-order gradients are obtained from burn's first-order autodiff.
+//!
+//! # Example: one MAML meta-gradient
+//!
+//! ```
+//! use burn::backend::{Autodiff, Flex};
+//! use burn::optim::GradientsParams;
+//! use burn::tensor::{Distribution, Int, Tensor, TensorData};
+//! use meta_backbones::{adapt, cross_entropy, Backbone, Conv4Config, GradOrder, InnerLoop};
+//!
+//! type B = Autodiff<Flex>;
+//! let device = Default::default();
+//! let model = Conv4Config { hidden: 8, num_classes: 2, ..Default::default() }.init::<B>(&device);
+//! let x = Tensor::<B, 4>::random([4, 1, 28, 28], Distribution::Normal(0.0, 1.0), &device);
+//! let y = Tensor::<B, 1, Int>::from_data(TensorData::new(vec![0i64, 1, 0, 1], [4]), &device);
+//!
+//! // Inner loop on the support set (here reused as the query set), exact second order.
+//! let cfg = InnerLoop { steps: 1, lr: 0.4, order: GradOrder::Second, ..Default::default() };
+//! let adapted = adapt(&model, x.clone(), y.clone(), &cfg);
+//! let query_loss = cross_entropy(adapted.forward(x), y);
+//! // Meta-gradient with respect to the ORIGINAL model's parameters.
+//! let grads = GradientsParams::from_grads(query_loss.backward(), &model);
+//! assert!(!grads.is_empty());
+//! ```
 
 pub mod adapt;
 pub mod backbone;
