@@ -24,7 +24,7 @@ pub struct EpisodeSampler {
     split: ClassSplit,
     spec: CheckedSpec,
     seed: u64,
-    tables: Vec<[f32; 256]>,
+    affine: Vec<(f32, f32)>,
 }
 
 /// The RNG of episode `index` of split `split_id` under `seed`.
@@ -74,7 +74,7 @@ impl EpisodeSampler {
     ) -> Result<Self> {
         let spec = spec.check(&store, &split)?;
         let sampler = EpisodeSampler {
-            tables: store.pixel_scale().lookup_tables(store.image_shape()[0]),
+            affine: store.pixel_scale().affine(store.image_shape()[0]),
             store,
             split,
             spec,
@@ -190,6 +190,7 @@ impl EpisodeSampler {
         let mut chosen = Vec::with_capacity(n);
         sample_distinct(&mut rng, self.split.classes.len(), n, &mut chosen);
         let mut picks = Vec::with_capacity(k + q);
+        let mut scratch = Vec::new();
         for (label, &split_class) in chosen.iter().enumerate() {
             episode.classes[label] = split_class;
             let ClassRef { class, rotation } = self.split.classes[split_class];
@@ -213,9 +214,10 @@ impl EpisodeSampler {
                     convert_plane(
                         &src[range.clone()],
                         &mut dst[range],
-                        &self.tables[c],
+                        self.affine[c],
                         w,
                         turns,
+                        &mut scratch,
                     );
                 }
             }
@@ -223,38 +225,46 @@ impl EpisodeSampler {
     }
 }
 
-/// Copies one `[H, W]` plane through the lookup table, rotated by `turns` quarter turns
-/// counter-clockwise (square planes when `turns` is odd).
+/// Copies one `[H, W]` plane as `v * scale + offset`, rotated by `turns` quarter turns
+/// counter-clockwise (square planes when `turns` is odd). Odd turns first rotate the `u8` plane
+/// into `scratch` (bytes, in L1), so every `f32` pass is a contiguous loop that vectorises.
 #[inline]
-fn convert_plane(src: &[u8], dst: &mut [f32], table: &[f32; 256], w: usize, turns: u8) {
-    match turns {
-        0 => {
-            for (d, &s) in dst.iter_mut().zip(src) {
-                *d = table[s as usize];
-            }
+fn convert_plane(
+    src: &[u8],
+    dst: &mut [f32],
+    (scale, offset): (f32, f32),
+    w: usize,
+    turns: u8,
+    scratch: &mut Vec<u8>,
+) {
+    let convert = |dst: &mut [f32], src: &[u8]| {
+        for (d, &s) in dst.iter_mut().zip(src) {
+            *d = f32::from(s) * scale + offset;
         }
+    };
+    match turns {
+        0 => convert(dst, src),
         2 => {
             for (d, &s) in dst.iter_mut().zip(src.iter().rev()) {
-                *d = table[s as usize];
-            }
-        }
-        1 => {
-            // out[y][x] = in[x][w-1-y]
-            for (y, row) in dst.chunks_exact_mut(w).enumerate() {
-                let col = w - 1 - y;
-                for (x, d) in row.iter_mut().enumerate() {
-                    *d = table[src[x * w + col] as usize];
-                }
+                *d = f32::from(s) * scale + offset;
             }
         }
         _ => {
-            // out[y][x] = in[h-1-x][y]
-            let h = src.len() / w;
-            for (y, row) in dst.chunks_exact_mut(w).enumerate() {
-                for (x, d) in row.iter_mut().enumerate() {
-                    *d = table[src[(h - 1 - x) * w + y] as usize];
+            scratch.clear();
+            scratch.resize(src.len(), 0);
+            for (r, row) in src.chunks_exact(w).enumerate() {
+                for (c, &v) in row.iter().enumerate() {
+                    // 90° counter-clockwise: in[r][c] -> out[w-1-c][r];
+                    // 270°: in[r][c] -> out[c][h-1-r].
+                    let at = if turns == 1 {
+                        (w - 1 - c) * w + r
+                    } else {
+                        c * w + (w - 1 - r)
+                    };
+                    scratch[at] = v;
                 }
             }
+            convert(dst, scratch);
         }
     }
 }
@@ -316,16 +326,16 @@ mod tests {
     #[test]
     fn convert_plane_rotates_counter_clockwise() {
         // 2×2 [[a, b], [c, d]] turned 90° counter-clockwise is [[b, d], [a, c]].
-        let table: [f32; 256] = std::array::from_fn(|v| v as f32);
         let src = [1u8, 2, 3, 4];
         let mut dst = [0f32; 4];
+        let mut scratch = Vec::new();
         for (turns, expected) in [
             (0, [1.0, 2.0, 3.0, 4.0]),
             (1, [2.0, 4.0, 1.0, 3.0]),
             (2, [4.0, 3.0, 2.0, 1.0]),
             (3, [3.0, 1.0, 4.0, 2.0]),
         ] {
-            convert_plane(&src, &mut dst, &table, 2, turns);
+            convert_plane(&src, &mut dst, (1.0, 0.0), 2, turns, &mut scratch);
             assert_eq!(dst, expected, "turns = {turns}");
         }
     }

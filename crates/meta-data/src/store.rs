@@ -25,6 +25,21 @@ impl PixelScale {
         }
     }
 
+    /// Per channel `(scale, offset)` with `f32 = v * scale + offset` (what episodes use: an affine
+    /// map vectorises, a table lookup does not).
+    pub fn affine(&self, channels: usize) -> Vec<(f32, f32)> {
+        (0..channels)
+            .map(|c| match self {
+                PixelScale::Unit => (1.0 / 255.0, 0.0),
+                PixelScale::MeanStd { mean, std } => {
+                    let m = mean.get(c).copied().unwrap_or(0.0);
+                    let s = std.get(c).copied().unwrap_or(1.0);
+                    (1.0 / (255.0 * s), -m / s)
+                }
+            })
+            .collect()
+    }
+
     /// One 256-entry lookup table per channel: `table[c][v]` is the `f32` for stored value `v`.
     pub fn lookup_tables(&self, channels: usize) -> Vec<[f32; 256]> {
         (0..channels)
@@ -194,6 +209,9 @@ mod tests {
         let norm = PixelScale::miniimagenet().lookup_tables(3);
         let expected = (200.0 / 255.0 - 115.593_61 / 255.0) / (68.276_35 / 255.0);
         assert!((norm[1][200] - expected).abs() < 1e-5);
+        let (a, b) = PixelScale::miniimagenet().affine(3)[1];
+        assert!((200.0 * a + b - expected).abs() < 1e-5);
+        assert_eq!(PixelScale::Unit.affine(1)[0].0 * 255.0, 1.0);
     }
 
     #[test]
