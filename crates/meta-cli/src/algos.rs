@@ -4,11 +4,11 @@ use crate::config::RunConfig;
 use anyhow::{Result, bail};
 use burn::tensor::backend::AutodiffBackend;
 use meta_algos::{
-    Anil, AnilConfig, Boil, BoilConfig, FnFactory, Fomaml, FomamlConfig, Maml, MamlConfig,
-    MatchingNet, MatchingNetConfig, MetaLearner, MetaNetEb, MetaNetEbConfig, MetaSgd,
+    Anil, AnilConfig, Boil, BoilConfig, Fomaml, FomamlConfig, Maml, MamlConfig, MatchingNet,
+    MatchingNetConfig, MetaLearner, MetaNet, MetaNetConfig, MetaNetEb, MetaNetEbConfig, MetaSgd,
     MetaSgdConfig, ProtoNet, ProtoNetConfig, Reptile, ReptileConfig,
 };
-use meta_backbones::{Conv4, Conv4Config, Conv4Variant};
+use meta_backbones::{Conv4Config, Conv4Variant};
 
 /// Every `--algo` value.
 pub const ALGOS: &[&str] = &[
@@ -32,11 +32,8 @@ pub trait LearnerJob<B: AutodiffBackend> {
     fn run<L: MetaLearner<B> + 'static>(self, learner: L) -> Result<Self::Output>;
 }
 
-/// The backbone factory for `config` on images of `image_shape` (`[C, H, W]`).
-fn backbone<B: AutodiffBackend>(
-    config: &RunConfig,
-    image_shape: [usize; 3],
-) -> Result<FnFactory<B, Conv4<B>>> {
+/// The backbone configuration for `config` on images of `image_shape` (`[C, H, W]`).
+fn backbone(config: &RunConfig, image_shape: [usize; 3]) -> Result<Conv4Config> {
     if config.backbone != "conv4" {
         bail!(
             "--backbone {} is not wired into the CLI yet; use --backbone conv4",
@@ -59,11 +56,7 @@ fn backbone<B: AutodiffBackend>(
     };
     conv.validate()
         .map_err(|e| anyhow::anyhow!("--backbone conv4 with --image-size {height}: {e}"))?;
-    let name = format!(
-        "conv4-{hidden}-{}x{height}x{width}-{}way",
-        channels, config.ways
-    );
-    Ok(FnFactory::new(name, move |device| conv.init(device)))
+    Ok(conv)
 }
 
 /// Builds the learner that `config` names and hands it to `job`.
@@ -72,7 +65,7 @@ where
     B: AutodiffBackend,
     J: LearnerJob<B>,
 {
-    let factory = backbone::<B>(config, image_shape)?;
+    let factory = backbone(config, image_shape)?;
     let (lr, train, test) = (config.inner_lr, config.inner_steps, config.test_inner_steps);
     match config.algo.as_str() {
         "maml" => job.run(Maml::new(
@@ -127,9 +120,13 @@ where
         "protonet" => job.run(ProtoNet::new(factory, ProtoNetConfig::default())),
         "matchingnet" => job.run(MatchingNet::new(factory, MatchingNetConfig::default())?),
         "metanet-eb" => job.run(MetaNetEb::new(factory, MetaNetEbConfig::default())?),
-        "metanet" => {
-            bail!("--algo metanet (model-based Meta Networks) is not wired into the CLI yet")
-        }
+        "metanet" => job.run(MetaNet::new(
+            factory,
+            MetaNetConfig {
+                ways: config.ways,
+                ..MetaNetConfig::default()
+            },
+        )?),
         other => bail!(
             "unknown --algo `{other}`; choose one of {}",
             ALGOS.join(", ")

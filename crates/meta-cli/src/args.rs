@@ -18,7 +18,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Meta-train an algorithm; writes a run directory with config, metrics, checkpoints and plots.
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Evaluate a checkpoint on test episodes: mean accuracy ± 95% confidence interval.
     Eval(EvalArgs),
     /// Adapt a checkpoint to a support folder and label the images of a query folder.

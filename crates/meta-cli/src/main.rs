@@ -33,7 +33,7 @@ fn main() {
 
 fn run(cli: args::Cli) -> anyhow::Result<()> {
     match cli.command {
-        args::Command::Train(args) => train::run(args),
+        args::Command::Train(args) => train::run(*args),
         args::Command::Eval(args) => eval::run(args),
         args::Command::Predict(args) => predict::run(args),
         args::Command::Data(args) => data::run(args.command),

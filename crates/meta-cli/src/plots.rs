@@ -142,9 +142,9 @@ mod tests {
                 wall_s: i as f64,
                 train_loss: 1.6 / i as f64,
                 train_acc: 1.0 - 0.8 / i as f64,
-                val_loss: (i % 10 == 0).then_some(1.7 / i as f64),
-                val_acc: (i % 10 == 0).then_some(1.0 - 0.9 / i as f64),
-                val_ci95: (i % 10 == 0).then_some(0.02),
+                val_loss: i.is_multiple_of(10).then_some(1.7 / i as f64),
+                val_acc: i.is_multiple_of(10).then_some(1.0 - 0.9 / i as f64),
+                val_ci95: i.is_multiple_of(10).then_some(0.02),
             })
             .collect();
         let tmp = tempfile::tempdir().unwrap();

@@ -188,7 +188,7 @@ mod tests {
             train_loss: 1.0 / (iteration as f64 + 1.0),
             train_acc: 0.5,
             val_loss: None,
-            val_acc: (iteration % 2 == 0).then_some(0.6),
+            val_acc: iteration.is_multiple_of(2).then_some(0.6),
             val_ci95: None,
         }
     }

@@ -76,15 +76,26 @@ fn resolve(args: &TrainArgs) -> Result<(RunConfig, RunDir, bool)> {
     if let Some(dir) = &args.resume {
         let run_dir = RunDir::open(dir)?;
         let mut config = RunConfig::read(&run_dir.config_path())?;
+        // What may change when a run continues: its length, where it runs, its logging, and
+        // the learning rates (to recover from a divergence).
+        let o = &args.overrides;
         let allowed = ConfigOverrides {
-            iterations: args.overrides.iterations,
-            backend: args.overrides.backend.clone(),
+            iterations: o.iterations,
+            backend: o.backend.clone(),
+            data_dir: o.data_dir.clone(),
+            meta_lr: o.meta_lr,
+            inner_lr: o.inner_lr,
+            validate_every: o.validate_every,
+            checkpoint_every: o.checkpoint_every,
+            log_every: o.log_every,
+            test_episodes: o.test_episodes,
             ..ConfigOverrides::default()
         };
-        if args.overrides != allowed {
+        if *o != allowed {
             bail!(
-                "--resume continues {} with its stored config.toml; only --iterations and \
-                 --backend may be given with it",
+                "--resume continues {} with its stored config.toml; only --iterations, \
+                 --backend, --data-dir, --meta-lr, --inner-lr, --validate-every, \
+                 --checkpoint-every, --log-every and --test-episodes may be given with it",
                 dir.display()
             );
         }
@@ -96,6 +107,7 @@ fn resolve(args: &TrainArgs) -> Result<(RunConfig, RunDir, bool)> {
                 dir.display()
             );
         }
+        run_dir.write_atomic("config.toml", config.to_toml()?.as_bytes())?;
         return Ok((config, run_dir, true));
     }
     let mut config = RunConfig::default();
@@ -244,7 +256,7 @@ impl<B: AutodiffBackend> LearnerJob<B> for LearnerTrain<B> {
         let val = job.val.as_ref().map(|v| v as &dyn EpisodeSource);
         let result = trainer.run(train, val, Some(&checkpoints), |m: &IterationMetrics| {
             progress.update(m);
-            if (m.iteration + 1) % log_every == 0 || m.validation.is_some() {
+            if (m.iteration + 1).is_multiple_of(log_every) || m.validation.is_some() {
                 let line = metrics_line(m, prior_wall + start.elapsed().as_secs_f64());
                 if let Err(err) = run_dir.append_metrics(&line) {
                     log_error.get_or_insert(err);
@@ -255,10 +267,13 @@ impl<B: AutodiffBackend> LearnerJob<B> for LearnerTrain<B> {
         let summary = match result {
             Ok(summary) => summary,
             Err(err @ (AlgoError::NonFiniteLoss { .. } | AlgoError::NonFiniteGradient { .. })) => {
+                // No update was applied: the model is the last good one; keep it.
+                let latest = checkpoints.join("latest.ckpt");
+                trainer.save_checkpoint(&latest)?;
                 return Err(anyhow::Error::new(err).context(format!(
-                    "training stopped; the last good checkpoint is {} (lower --meta-lr or \
-                     --inner-lr and resume with --resume {})",
-                    checkpoints.join("latest.ckpt").display(),
+                    "training stopped after {} good iterations; their state is saved in {}                      (lower --meta-lr or --inner-lr, then continue with --resume {})",
+                    trainer.iteration(),
+                    latest.display(),
                     run_dir.root().display()
                 )));
             }
@@ -386,7 +401,7 @@ impl Progress {
         if self.bar.is_hidden() {
             // Not a terminal: plain lines, about 20 per run plus every validation.
             let every = (self.total / 20).max(1);
-            if done % every == 0 || m.validation.is_some() || done == self.total {
+            if done.is_multiple_of(every) || m.validation.is_some() || done == self.total {
                 tracing::info!("iteration {done}/{}: {msg}", self.total);
             }
         } else {

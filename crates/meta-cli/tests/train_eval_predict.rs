@@ -1,0 +1,221 @@
+//! End to end on real Omniglot: train → checkpoint → eval → predict, and resume after a kill.
+
+mod common;
+
+use common::*;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+#[test]
+fn train_then_eval_then_predict_on_omniglot() {
+    let Some(data) = data_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let (data_s, run_s) = (data.to_str().unwrap(), run.to_str().unwrap());
+    let out = ok(metalearn(&tiny_maml_args(data_s, run_s, "4")));
+    assert!(out.contains("test accuracy"), "{out}");
+
+    for file in [
+        "config.toml",
+        "metrics.jsonl",
+        "summary.json",
+        "checkpoints/latest.ckpt",
+        "checkpoints/best.ckpt",
+        "plots/loss.png",
+        "plots/loss.svg",
+        "plots/accuracy.png",
+        "plots/accuracy.svg",
+    ] {
+        assert!(run.join(file).is_file(), "{file} missing:\n{out}");
+    }
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    let iterations: Vec<u64> = metrics
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["iteration"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(iterations, vec![1, 2, 3, 4], "{metrics}");
+    assert!(
+        metrics.lines().nth(1).unwrap().contains("val_acc"),
+        "{metrics}"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["iterations"], 4);
+    let test = summary["test"]["mean"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&test), "{summary}");
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(
+        config.contains("algo = \"maml\"") && config.contains("iterations = 4"),
+        "{config}"
+    );
+
+    // eval: the standard protocol on the best checkpoint, JSON written.
+    let json = tmp.path().join("eval.json");
+    let out = ok(metalearn(&[
+        "eval",
+        run_s,
+        "--episodes",
+        "5",
+        "--seed",
+        "3",
+        "--output",
+        json.to_str().unwrap(),
+    ]));
+    assert!(out.contains("95% CI, 5 episodes, seed 3"), "{out}");
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["episodes"], 5);
+    assert_eq!(report["algo"], "maml");
+    let mean = report["mean"].as_f64().unwrap();
+    let ci = report["ci95"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&mean) && ci >= 0.0, "{report}");
+
+    // predict: adapt to a 5-class support folder, label 5 query images.
+    let (support, query) = (tmp.path().join("support"), tmp.path().join("query"));
+    let classes = omniglot_folders(&data, &support, &query, 5);
+    let csv = tmp.path().join("pred.csv");
+    ok(metalearn(&[
+        "predict",
+        run_s,
+        "--support",
+        support.to_str().unwrap(),
+        "--query",
+        query.to_str().unwrap(),
+        "--output",
+        csv.to_str().unwrap(),
+    ]));
+    let rows: Vec<String> = std::fs::read_to_string(&csv)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(rows[0], "file,class,probability");
+    assert_eq!(rows.len(), 6, "{rows:?}");
+    for row in &rows[1..] {
+        let fields: Vec<&str> = row.split(',').collect();
+        assert!(classes.iter().any(|c| c == fields[1]), "{row}");
+        let p: f64 = fields[2].parse().unwrap();
+        assert!(
+            p > 0.2 - 1e-6 && p <= 1.0,
+            "the top class of 5 has p ≥ 1/5: {row}"
+        );
+    }
+}
+
+type B = burn::backend::Autodiff<burn::backend::Flex>;
+
+/// Every float parameter, in module order.
+struct Collect(Vec<f32>);
+
+impl burn::module::ModuleVisitor<B> for Collect {
+    fn visit_float<const D: usize>(
+        &mut self,
+        param: &burn::module::Param<burn::tensor::Tensor<B, D>>,
+    ) {
+        self.0.extend(
+            param
+                .val()
+                .into_data()
+                .convert::<f32>()
+                .to_vec::<f32>()
+                .unwrap(),
+        );
+    }
+}
+
+/// The meta-parameters stored in a checkpoint of `tiny_maml_args` (Conv4-64, 28×28, 5-way).
+fn parameters(path: &Path) -> Vec<f32> {
+    use burn::module::Module;
+    let backbone = meta_backbones::Conv4Config {
+        in_channels: 1,
+        hidden: 64,
+        image_size: 28,
+        num_classes: 5,
+        ..Default::default()
+    };
+    let config = meta_algos::MamlConfig {
+        inner_lr: 0.4,
+        inner_steps_train: 1,
+        inner_steps_test: 2,
+    };
+    let learner = meta_algos::Maml::new(backbone, config);
+    let (model, _) = meta_algos::load_model::<B, _>(&learner, path, &Default::default())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut collect = Collect(Vec::new());
+    model.visit(&mut collect);
+    collect.0
+}
+
+#[test]
+fn resume_after_kill_gives_the_uninterrupted_parameters() {
+    let Some(data) = data_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let data_s = data.to_str().unwrap();
+    let whole = tmp.path().join("whole");
+    ok(metalearn(&tiny_maml_args(
+        data_s,
+        whole.to_str().unwrap(),
+        "6",
+    )));
+
+    // Same run, killed once a checkpoint past iteration 2 exists, then resumed.
+    let part = tmp.path().join("part");
+    let part_s = part.to_str().unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_metalearn"))
+        .args(tiny_maml_args(data_s, part_s, "6"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let latest = part.join("checkpoints").join("latest.ckpt");
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let header = meta_algos::checkpoint::read_header(&latest).ok();
+        if header.is_some_and(|h| h.iteration >= 2) {
+            break;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("training ended ({status}) before it could be interrupted");
+        }
+        assert!(Instant::now() < deadline, "no checkpoint within 10 minutes");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let killed_at = meta_algos::checkpoint::read_header(&latest)
+        .unwrap()
+        .iteration;
+    assert!(
+        killed_at < 6,
+        "the run was interrupted before its end (at {killed_at})"
+    );
+
+    ok(metalearn(&["train", "--resume", part_s]));
+    let final_whole = whole.join("checkpoints").join("latest.ckpt");
+    assert_eq!(
+        meta_algos::checkpoint::read_header(&latest)
+            .unwrap()
+            .iteration,
+        6
+    );
+    let (resumed, uninterrupted) = (parameters(&latest), parameters(&final_whole));
+    assert!(resumed.len() > 100_000, "Conv4-64 has >100k parameters");
+    assert!(
+        resumed == uninterrupted,
+        "resumed (killed at {killed_at}) and uninterrupted runs differ"
+    );
+    let metrics = std::fs::read_to_string(part.join("metrics.jsonl")).unwrap();
+    let iterations: Vec<u64> = metrics
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["iteration"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(iterations, (1..=6).collect::<Vec<_>>(), "{metrics}");
+}
