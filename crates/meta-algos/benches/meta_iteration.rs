@@ -14,7 +14,9 @@ use std::time::Duration;
 use burn::backend::{Autodiff, Flex, NdArray};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
-use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main, measurement::WallTime};
+use criterion::{
+    BenchmarkGroup, Criterion, criterion_group, criterion_main, measurement::WallTime,
+};
 use meta_algos::{
     MatchingNet, MatchingNetConfig, MetaLearner, MetaNet, MetaNetConfig, MetaNetEb,
     MetaNetEbConfig, ProtoNet, ProtoNetConfig, Trainer, TrainerConfig,
@@ -93,7 +95,12 @@ fn bench_backend<B: AutodiffBackend>(c: &mut Criterion, backend: &str) {
         .warm_up_time(Duration::from_millis(1))
         .measurement_time(Duration::from_secs(20));
     let conv4 = Conv4Config::default(); // 64 filters, max-pool, 28×28, 5-way head
-    bench_learner(&mut group, "protonet", ProtoNet::new(conv4.clone(), ProtoNetConfig::default()), &tasks);
+    bench_learner(
+        &mut group,
+        "protonet",
+        ProtoNet::new(conv4.clone(), ProtoNetConfig::default()),
+        &tasks,
+    );
     if let Ok(l) = MatchingNet::new(conv4.clone(), MatchingNetConfig::default()) {
         bench_learner(&mut group, "matchingnet", l, &tasks);
     }
@@ -104,13 +111,47 @@ fn bench_backend<B: AutodiffBackend>(c: &mut Criterion, backend: &str) {
         bench_learner(&mut group, "metanet", l, &tasks);
     }
     // MAML family.
-    bench_learner(&mut group, "maml", Maml::new(conv4.clone(), MamlConfig::default()), &tasks);
-    bench_learner(&mut group, "fomaml", Fomaml::new(conv4.clone(), FomamlConfig::default()), &tasks);
-    bench_learner(&mut group, "anil", Anil::new(conv4.clone(), AnilConfig::default()), &tasks);
-    bench_learner(&mut group, "boil", Boil::new(conv4.clone(), BoilConfig::default()), &tasks);
-    let reptile = ReptileConfig { inner_steps_train: 1, inner_batch: None, ..ReptileConfig::default() };
-    bench_learner(&mut group, "reptile", Reptile::new(conv4.clone(), reptile), &tasks);
-    bench_learner(&mut group, "metasgd", MetaSgd::new(conv4.clone(), MetaSgdConfig::default()), &tasks);
+    bench_learner(
+        &mut group,
+        "maml",
+        Maml::new(conv4.clone(), MamlConfig::default()),
+        &tasks,
+    );
+    bench_learner(
+        &mut group,
+        "fomaml",
+        Fomaml::new(conv4.clone(), FomamlConfig::default()),
+        &tasks,
+    );
+    bench_learner(
+        &mut group,
+        "anil",
+        Anil::new(conv4.clone(), AnilConfig::default()),
+        &tasks,
+    );
+    bench_learner(
+        &mut group,
+        "boil",
+        Boil::new(conv4.clone(), BoilConfig::default()),
+        &tasks,
+    );
+    let reptile = ReptileConfig {
+        inner_steps_train: 1,
+        inner_batch: None,
+        ..ReptileConfig::default()
+    };
+    bench_learner(
+        &mut group,
+        "reptile",
+        Reptile::new(conv4.clone(), reptile),
+        &tasks,
+    );
+    bench_learner(
+        &mut group,
+        "metasgd",
+        MetaSgd::new(conv4.clone(), MetaSgdConfig::default()),
+        &tasks,
+    );
     group.finish();
 }
 

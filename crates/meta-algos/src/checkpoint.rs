@@ -216,11 +216,9 @@ pub fn record_from_bytes<B: Backend, R: Record<B>>(
     device: &B::Device,
     path: &Path,
 ) -> Result<R> {
-    Recorder::<B>::load(&Rec::default(), bytes, device).map_err(|e| {
-        AlgoError::CorruptCheckpoint {
-            path: path.to_path_buf(),
-            reason: format!("record does not decode: {e}"),
-        }
+    Recorder::<B>::load(&Rec::default(), bytes, device).map_err(|e| AlgoError::CorruptCheckpoint {
+        path: path.to_path_buf(),
+        reason: format!("record does not decode: {e}"),
     })
 }
 
@@ -345,7 +343,9 @@ pub fn read_checkpoint_file(path: &Path) -> Result<CheckpointFile> {
         )));
     }
     if fnv1a(&bytes[..body_len]) != u64::from_le_bytes(sum_bytes) {
-        return Err(corrupt("checksum mismatch (file was modified or damaged)".into()));
+        return Err(corrupt(
+            "checksum mismatch (file was modified or damaged)".into(),
+        ));
     }
     let optimizer = parts.pop().unwrap_or_default();
     let model = parts.pop().unwrap_or_default();
@@ -406,8 +406,8 @@ mod tests {
     fn saved_protonet(dir: &Path) -> PathBuf {
         let path = dir.join("ckpt").join("latest.ckpt");
         let learner = ProtoNet::new(tiny_factory(8), ProtoNetConfig::default());
-        let trainer = Trainer::new(learner, TrainerConfig::default(), &Default::default())
-            .expect("trainer");
+        let trainer =
+            Trainer::new(learner, TrainerConfig::default(), &Default::default()).expect("trainer");
         trainer.save_checkpoint(&path).expect("save");
         path
     }
@@ -430,7 +430,10 @@ mod tests {
             &Default::default(),
             &path,
         ));
-        assert!(e.contains("`protonet`") && e.contains("`matchingnet`"), "{e}");
+        assert!(
+            e.contains("`protonet`") && e.contains("`matchingnet`"),
+            "{e}"
+        );
         assert!(e.contains("does not fit"), "{e}");
     }
 
@@ -451,7 +454,10 @@ mod tests {
             &path,
             &Default::default(),
         ));
-        assert!(e.contains("[16, 8]") && e.contains("[16, 9]") && e.contains("w1"), "{e}");
+        assert!(
+            e.contains("[16, 8]") && e.contains("[16, 9]") && e.contains("w1"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -505,7 +511,10 @@ mod tests {
         save_model::<TB, _>(&learner, &model, &path).expect("save");
         save_model::<TB, _>(&learner, &model, &path).expect("overwrite");
         let (loaded, header) = load_model::<TB, _>(&learner, &path, &device).expect("load");
-        assert_eq!(param_values::<TB, _>(&model), param_values::<TB, _>(&loaded));
+        assert_eq!(
+            param_values::<TB, _>(&model),
+            param_values::<TB, _>(&loaded)
+        );
         assert_eq!(header.algorithm, "protonet");
         assert_eq!(header.params.len(), 3);
         let names: Vec<String> = std::fs::read_dir(dir.path())

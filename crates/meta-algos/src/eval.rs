@@ -144,7 +144,13 @@ where
     B: AutodiffBackend,
     L: MetaLearner<B>,
 {
-    evaluate(learner, model, &sampler.with_seed(config.seed), config, device)
+    evaluate(
+        learner,
+        model,
+        &sampler.with_seed(config.seed),
+        config,
+        device,
+    )
 }
 
 #[cfg(test)]

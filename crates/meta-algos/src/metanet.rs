@@ -117,7 +117,11 @@ pub struct MetaNetModel<B: Backend, N> {
 }
 
 /// Uniform(−1/√fan_in, 1/√fan_in) parameter of `shape`.
-fn uniform<B: Backend>(shape: [usize; 2], fan_in: usize, device: &B::Device) -> Param<Tensor<B, 2>> {
+fn uniform<B: Backend>(
+    shape: [usize; 2],
+    fan_in: usize,
+    device: &B::Device,
+) -> Param<Tensor<B, 2>> {
     let bound = 1.0 / (fan_in.max(1) as f64).sqrt();
     Param::from_tensor(Tensor::random(
         shape,

@@ -87,7 +87,11 @@ fn protonet_predicts_ways_logits_gets_body_gradients_and_learns() {
     let l = ProtoNet::new(tiny_factory(16), ProtoNetConfig::default());
     assert_eq!(logits_shape(&l), [12, 3]);
     let (missing, total) = params_without_grad(&l);
-    assert_eq!(missing, vec!["w2".to_string()], "only the unused head lacks a gradient");
+    assert_eq!(
+        missing,
+        vec!["w2".to_string()],
+        "only the unused head lacks a gradient"
+    );
     assert_eq!(total, 3);
     let (before, after) = learns(l, 100);
     assert!(
@@ -102,8 +106,15 @@ fn matchingnet_predicts_log_probabilities_and_learns() {
     let device = Default::default();
     let model = MetaLearner::<TB>::init_model(&l, &device);
     let t = Synthetic { seed: 3 }.episode(1).to_task::<TB>(&device);
-    let logp = l.adapt(&model, t.support_x, t.support_y, t.ways).predict(t.query_x);
-    let total: Vec<f32> = logp.exp().sum_dim(1).into_data().to_vec().unwrap_or_default();
+    let logp = l
+        .adapt(&model, t.support_x, t.support_y, t.ways)
+        .predict(t.query_x);
+    let total: Vec<f32> = logp
+        .exp()
+        .sum_dim(1)
+        .into_data()
+        .to_vec()
+        .unwrap_or_default();
     assert!(total.iter().all(|s| (s - 1.0).abs() < 1e-4), "{total:?}");
     let (missing, _) = params_without_grad(&l);
     assert_eq!(missing, vec!["w2".to_string()]);
@@ -137,8 +148,14 @@ fn metanet_eb_trains_u_v_e_and_embedding_and_learns() {
 
 #[test]
 fn metanet_original_trains_meta_learner_and_slow_weights_and_learns() {
-    let l = MetaNet::new(tiny_factory(16), MetaNetConfig { ways: 3, ..MetaNetConfig::default() })
-        .expect("config");
+    let l = MetaNet::new(
+        tiny_factory(16),
+        MetaNetConfig {
+            ways: 3,
+            ..MetaNetConfig::default()
+        },
+    )
+    .expect("config");
     assert_eq!(logits_shape(&l), [12, 3]);
     let (missing, total) = params_without_grad(&l);
     assert_eq!(missing, vec!["net.w2".to_string()]);
@@ -152,8 +169,14 @@ fn metanet_original_trains_meta_learner_and_slow_weights_and_learns() {
 
 #[test]
 fn metanet_handles_more_ways_than_its_slow_layer() {
-    let l = MetaNet::new(tiny_factory(8), MetaNetConfig { ways: 2, ..MetaNetConfig::default() })
-        .expect("config");
+    let l = MetaNet::new(
+        tiny_factory(8),
+        MetaNetConfig {
+            ways: 2,
+            ..MetaNetConfig::default()
+        },
+    )
+    .expect("config");
     assert_eq!(logits_shape(&l), [12, 3]);
 }
 

@@ -35,7 +35,8 @@ impl<B: Backend> Backbone<B> for TinyNet<B> {
     fn embed(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
         let [n, c, h, w] = x.dims();
         let hidden = self.b1.dims()[0];
-        let z = x.reshape([n, c * h * w]).matmul(self.w1.val()) + self.b1.val().reshape([1, hidden]);
+        let z =
+            x.reshape([n, c * h * w]).matmul(self.w1.val()) + self.b1.val().reshape([1, hidden]);
         burn::tensor::activation::relu(z)
     }
     fn head(&self, features: Tensor<B, 2>) -> Tensor<B, 2> {
@@ -51,7 +52,9 @@ impl<B: Backend> Backbone<B> for TinyNet<B> {
 
 /// A factory of `TinyNet`s for 1×4×4 images.
 pub fn tiny_factory(hidden: usize) -> FnFactory<TB, TinyNet<TB>> {
-    FnFactory::new(format!("tiny-{hidden}"), move |d| TinyNet::new(16, hidden, 3, d))
+    FnFactory::new(format!("tiny-{hidden}"), move |d| {
+        TinyNet::new(16, hidden, 3, d)
+    })
 }
 
 fn splitmix(mut z: u64) -> u64 {
@@ -122,7 +125,8 @@ pub fn param_values<B: Backend, M: Module<B>>(model: &M) -> Vec<Vec<f32>> {
     struct V(Vec<Vec<f32>>);
     impl<B: Backend> burn::module::ModuleVisitor<B> for V {
         fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<B, D>>) {
-            self.0.push(p.val().into_data().to_vec::<f32>().unwrap_or_default());
+            self.0
+                .push(p.val().into_data().to_vec::<f32>().unwrap_or_default());
         }
     }
     let mut v = V(Vec::new());

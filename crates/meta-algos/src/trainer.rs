@@ -138,7 +138,10 @@ impl TrainerConfig {
             return bad("trainer.meta_batch must be at least 1".into());
         }
         if !(self.lr.is_finite() && self.lr >= 0.0) {
-            return bad(format!("trainer.lr must be finite and >= 0, got {}", self.lr));
+            return bad(format!(
+                "trainer.lr must be finite and >= 0, got {}",
+                self.lr
+            ));
         }
         match self.schedule {
             LrSchedule::Cosine { floor: v } | LrSchedule::Linear { final_lr: v }
@@ -153,7 +156,9 @@ impl TrainerConfig {
         if let GradClip::Norm(c) = self.grad_clip
             && !(c.is_finite() && c > 0.0)
         {
-            return bad(format!("trainer.grad_clip norm must be finite and > 0, got {c}"));
+            return bad(format!(
+                "trainer.grad_clip norm must be finite and > 0, got {c}"
+            ));
         }
         if self.val_every > 0 && self.val_episodes == 0 {
             return bad("trainer.val_episodes must be at least 1 when val_every > 0".into());
@@ -257,8 +262,12 @@ impl<B: AutodiffBackend, M: AutodiffModule<B>> OuterOptim<B, M> {
 
     fn load_bytes(self, bytes: Vec<u8>, device: &B::Device, path: &Path) -> Result<Self> {
         Ok(match self {
-            Self::Adam(o) => Self::Adam(o.load_record(record_from_bytes::<B, _>(bytes, device, path)?)),
-            Self::Sgd(o) => Self::Sgd(o.load_record(record_from_bytes::<B, _>(bytes, device, path)?)),
+            Self::Adam(o) => {
+                Self::Adam(o.load_record(record_from_bytes::<B, _>(bytes, device, path)?))
+            }
+            Self::Sgd(o) => {
+                Self::Sgd(o.load_record(record_from_bytes::<B, _>(bytes, device, path)?))
+            }
         })
     }
 }
@@ -332,7 +341,10 @@ pub fn clip_grad_global_norm<B: AutodiffBackend, M: AutodiffModule<B>>(
 
 /// Per-iteration backend seed: a SplitMix64 hash of `(seed, iteration)`.
 fn iteration_seed(seed: u64, iteration: u64) -> u64 {
-    let mut z = seed ^ iteration.wrapping_add(1).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    let mut z = seed
+        ^ iteration
+            .wrapping_add(1)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
@@ -377,7 +389,12 @@ impl<B: AutodiffBackend, L: MetaLearner<B>> Trainer<B, L> {
     /// optimizer state, iteration, sampler position and best validation. Refuses a checkpoint of
     /// another algorithm, backbone, outer optimizer, parameter shape or meta-batch size. `config`
     /// may differ otherwise (e.g. more iterations).
-    pub fn resume(learner: L, config: TrainerConfig, device: &B::Device, path: &Path) -> Result<Self> {
+    pub fn resume(
+        learner: L,
+        config: TrainerConfig,
+        device: &B::Device,
+        path: &Path,
+    ) -> Result<Self> {
         let mut trainer = Self::new(learner, config, device)?;
         trainer.load_checkpoint(path)?;
         Ok(trainer)
@@ -406,7 +423,10 @@ impl<B: AutodiffBackend, L: MetaLearner<B>> Trainer<B, L> {
         let file = read_checkpoint_file(path)?;
         let expected = self.header();
         expected.check_matches(&file.header, path, true)?;
-        let position = file.header.iteration.checked_mul(self.config.meta_batch as u64);
+        let position = file
+            .header
+            .iteration
+            .checked_mul(self.config.meta_batch as u64);
         if position != Some(file.header.sampler_position) {
             return Err(AlgoError::CheckpointMismatch {
                 path: path.to_path_buf(),
@@ -422,7 +442,10 @@ impl<B: AutodiffBackend, L: MetaLearner<B>> Trainer<B, L> {
             &self.device,
             path,
         )?;
-        let optim = self.optim.clone().load_bytes(file.optimizer, &self.device, path)?;
+        let optim = self
+            .optim
+            .clone()
+            .load_bytes(file.optimizer, &self.device, path)?;
         self.model = self.model.clone().load_record(record);
         self.optim = optim;
         self.iteration = file.header.iteration;
@@ -615,7 +638,9 @@ impl<B: AutodiffBackend, L: MetaLearner<B>> Trainer<B, L> {
             {
                 let v = self.validate(val);
                 metrics.validation = Some(v);
-                if v.is_best && let Some(dir) = checkpoint_dir {
+                if v.is_best
+                    && let Some(dir) = checkpoint_dir
+                {
                     self.save_checkpoint(&dir.join("best.ckpt"))?;
                 }
             }
@@ -669,7 +694,10 @@ mod tests {
             Tensor::<burn::backend::Flex, 2>::from_data(TensorData::new(v, s), &device)
         };
         grads.register(net.w1.id, g(vec![3.0, 0.0], [2, 1]));
-        grads.register(net.b1.id, Tensor::<burn::backend::Flex, 1>::from_floats([0.0], &device));
+        grads.register(
+            net.b1.id,
+            Tensor::<burn::backend::Flex, 1>::from_floats([0.0], &device),
+        );
         grads.register(net.w2.id, g(vec![4.0], [1, 1]));
         assert!((global_grad_norm::<TB, _>(&net, &grads) - 5.0).abs() < 1e-6);
         let (norm, clipped) = clip_grad_global_norm::<TB, _>(&net, &mut grads, 1.0);
@@ -738,14 +766,24 @@ mod tests {
         fn init_model(&self, device: &burn::tensor::Device<TB>) -> TinyNet<TB> {
             self.inner.init_model(device)
         }
-        fn meta_gradients(&self, model: &TinyNet<TB>, tasks: &[Task<TB>]) -> (GradientsParams, StepStats) {
+        fn meta_gradients(
+            &self,
+            model: &TinyNet<TB>,
+            tasks: &[Task<TB>],
+        ) -> (GradientsParams, StepStats) {
             let (g, mut s) = self.inner.meta_gradients(model, tasks);
             if self.calls.fetch_add(1, Ordering::SeqCst) >= self.nan_from {
                 s.loss = f64::NAN;
             }
             (g, s)
         }
-        fn adapt(&self, m: &TinyNet<TB>, x: Tensor<TB, 4>, y: Tensor<TB, 1, Int>, ways: usize) -> Self::Adapted {
+        fn adapt(
+            &self,
+            m: &TinyNet<TB>,
+            x: Tensor<TB, 4>,
+            y: Tensor<TB, 1, Int>,
+            ways: usize,
+        ) -> Self::Adapted {
             self.inner.adapt(m, x, y, ways)
         }
     }
@@ -772,13 +810,22 @@ mod tests {
         }
         assert_eq!(seen, 3);
         assert_eq!(trainer.iteration(), 3);
-        let msg = AlgoError::NonFiniteLoss { iteration: 3, loss: f64::NAN }.to_string();
-        assert!(msg.contains("iteration 3") && msg.contains("no update"), "{msg}");
+        let msg = AlgoError::NonFiniteLoss {
+            iteration: 3,
+            loss: f64::NAN,
+        }
+        .to_string();
+        assert!(
+            msg.contains("iteration 3") && msg.contains("no update"),
+            "{msg}"
+        );
 
         // Reference: 3 clean iterations give exactly the same parameters.
         let clean = ProtoNet::new(tiny_factory(8), ProtoNetConfig::default());
         let mut reference = Trainer::new(clean, quiet(3), &dev()).expect("trainer");
-        reference.run(source, None, None, |_| {}).expect("clean run");
+        reference
+            .run(source, None, None, |_| {})
+            .expect("clean run");
         assert_eq!(before[0], param_values::<TB, _>(reference.model()));
     }
 
@@ -789,7 +836,8 @@ mod tests {
         let n = config.iterations;
 
         let mut full = Trainer::new(learner.clone(), config.clone(), &dev()).expect("trainer");
-        full.run(Arc::clone(&source), Some(&val), None, |_| {}).expect("full run");
+        full.run(Arc::clone(&source), Some(&val), None, |_| {})
+            .expect("full run");
 
         let mut first = Trainer::new(learner.clone(), config.clone(), &dev()).expect("trainer");
         first
@@ -801,7 +849,9 @@ mod tests {
         let mut second = Trainer::resume(learner, config, &dev(), &path).expect("resume");
         assert_eq!(second.iteration(), n / 2);
         assert_eq!(second.sampler_position(), (n / 2) * 2);
-        second.run(source, Some(&val), None, |_| {}).expect("second half");
+        second
+            .run(source, Some(&val), None, |_| {})
+            .expect("second half");
 
         assert_eq!(
             param_values::<TB, _>(full.model()),
@@ -813,7 +863,10 @@ mod tests {
         let (a, b) = (full.best_validation(), second.best_validation());
         assert_eq!(a.map(|v| v.iteration), b.map(|v| v.iteration));
         let close = |x: f64, y: f64| (x - y).abs() < 1e-12;
-        assert!(a.zip(b).is_none_or(|(a, b)| close(a.mean, b.mean) && close(a.ci95, b.ci95)));
+        assert!(
+            a.zip(b)
+                .is_none_or(|(a, b)| close(a.mean, b.mean) && close(a.ci95, b.ci95))
+        );
     }
 
     #[test]
@@ -826,7 +879,10 @@ mod tests {
             schedule: LrSchedule::Cosine { floor: 1e-4 },
             ..quiet(8)
         };
-        resume_is_exact(ProtoNet::new(tiny_factory(8), ProtoNetConfig::default()), config);
+        resume_is_exact(
+            ProtoNet::new(tiny_factory(8), ProtoNetConfig::default()),
+            config,
+        );
     }
 
     #[test]
