@@ -23,6 +23,21 @@
 //!
 //! First order ([`GradOrder::First`]) skips the lifting: the support gradient is taken on a
 //! detached copy on `B` itself, so FOMAML/Reptile pay for one tape only.
+//!
+//! Measured (`cargo bench -p meta-backbones`, Conv4-64, 5-way 1-shot, 75 queries, 1 step,
+//! flex, 2 shared cores): exact second order costs about 1.35× first order (see
+//! `docs/benchmarks.md`), inside the 2.5× target, so the simplest exact route is also fast.
+//!
+//! Verified numerically in `tests/backbones.rs`: meta-gradients match f64 central finite
+//! differences (≤ 1e-7 relative, typically 1e-9) for every backbone, every batch-norm mode and
+//! 1 and 3 inner steps; the inner gradient matches burn's ordinary gradient to 1e-7 (f32) and
+//! 3e-16 (f64).
+//!
+//! # Bounds
+//!
+//! Callers need `B: AutodiffBackend` and `M: AdaptableBackbone<B>`; every backbone of this
+//! crate (and any `#[derive(Module)]` type implementing [`Backbone`] for all backends)
+//! satisfies it through the blanket implementation.
 
 use burn::backend::Autodiff;
 use burn::module::{AutodiffModule, Module, ModuleMapper, Param, ParamId};

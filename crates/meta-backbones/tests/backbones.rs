@@ -585,7 +585,7 @@ fn metasgd_learning_rates_get_exact_meta_gradients() {
     let r = rel(analytic, fd);
     println!("metasgd: analytic {analytic:.10e} fd {fd:.10e} rel {r:.2e}");
     assert!(
-        gl.len() > 0 && r <= 1e-5,
+        !gl.is_empty() && r <= 1e-5,
         "MetaSGD meta-gradient off: rel {r:.2e}"
     );
 }
