@@ -6,6 +6,9 @@ use clap::Args;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
+/// Where data sets live unless `--data-dir` says otherwise.
+pub const DEFAULT_DATA_DIR: &str = "datasets";
+
 /// Every setting of a training run, fully resolved.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -140,7 +143,7 @@ impl Default for RunConfig {
             algo: "maml".into(),
             dataset: "omniglot".into(),
             omniglot_split: "vinyals".into(),
-            data_dir: PathBuf::from("datasets"),
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             backend: crate::backend::DEFAULT_BACKEND.into(),
             backbone: "conv4".into(),
             seed: 42,

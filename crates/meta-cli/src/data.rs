@@ -22,6 +22,27 @@ pub fn run(command: DataCommand) -> Result<()> {
     }
 }
 
+/// Downloads Omniglot on first use when a run reads it from the default data directory
+/// (`datasets/`) and it is not there yet; an explicit `--data-dir` is never written to.
+pub fn fetch_default_omniglot(dataset: &str, data_dir: &Path) -> Result<()> {
+    let default_dir = Path::new(crate::config::DEFAULT_DATA_DIR);
+    if dataset != "omniglot" || data_dir != default_dir {
+        return Ok(());
+    }
+    let omniglot = data_dir.join("omniglot");
+    let present = ["images_background", "images_evaluation"].iter().all(|part| {
+        omniglot.join(format!("{part}.zip")).is_file() || omniglot.join(part).is_dir()
+    });
+    if present {
+        return Ok(());
+    }
+    tracing::info!(
+        "Omniglot is not in {}/ yet: downloading it (about 9 MB)",
+        data_dir.display()
+    );
+    fetch("omniglot", data_dir)
+}
+
 fn fetch(dataset: &str, data_dir: &Path) -> Result<()> {
     let files = match dataset_kind(dataset)? {
         DatasetKind::Omniglot => {

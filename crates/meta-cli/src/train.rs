@@ -29,6 +29,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         return Ok(());
     }
     let (config, run_dir, resume) = resolve(&args)?;
+    crate::data::fetch_default_omniglot(&config.dataset, &config.data_dir)?;
     let settings = data_settings(&config);
     let train = settings
         .sampler(
