@@ -1,6 +1,6 @@
 //! Backbones for few-shot learning — [`FcNet`], [`Conv4`], [`ResNet12`] and the Meta Networks
 //! [`MetaNetEmbedding`] — as ordinary burn `Module`s, plus the exact, differentiable inner loop
-//! that the MAML family needs ([`adapt`], [`adapt_with_lrs`]).
+//! that the MAML family needs ([`adapt()`], [`adapt_with_lrs`]).
 //!
 //! Every layer an inner loop differentiates through is built from operations that support a
 //! second backward pass (own [`Linear`], [`pool`], [`BatchNorm`]); see [`adapt`](mod@adapt) for
