@@ -73,31 +73,41 @@ struct CacheKey {
     size: usize,
 }
 
-#[derive(Clone)]
-enum Cached {
-    Omniglot(Arc<Omniglot>),
-    Store(Arc<ImageStore>),
+type Cache<V> = Mutex<HashMap<CacheKey, V>>;
+
+fn omniglot_cache() -> &'static Cache<Arc<Omniglot>> {
+    static CACHE: OnceLock<Cache<Arc<Omniglot>>> = OnceLock::new();
+    CACHE.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
-fn cache() -> &'static Mutex<HashMap<CacheKey, Cached>> {
-    static CACHE: OnceLock<Mutex<HashMap<CacheKey, Cached>>> = OnceLock::new();
+fn store_cache() -> &'static Cache<Arc<ImageStore>> {
+    static CACHE: OnceLock<Cache<Arc<ImageStore>>> = OnceLock::new();
     CACHE.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
 /// Drops every cached decoded data set (memory is freed once no sampler holds it).
 pub fn clear_cache() {
-    if let Ok(mut c) = cache().lock() {
-        c.clear();
-    }
+    omniglot_cache()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clear();
+    store_cache()
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clear();
 }
 
-fn cached(key: CacheKey, load: impl FnOnce() -> Result<Cached>) -> Result<Cached> {
+fn cached<V: Clone>(
+    cache: &Cache<V>,
+    key: CacheKey,
+    load: impl FnOnce() -> Result<V>,
+) -> Result<V> {
     let key = CacheKey {
         path: key.path.canonicalize().unwrap_or(key.path),
         ..key
     };
     // Holding the lock while loading makes concurrent callers wait for one decode.
-    let mut map = cache().lock().unwrap_or_else(|p| p.into_inner());
+    let mut map = cache.lock().unwrap_or_else(|p| p.into_inner());
     if let Some(hit) = map.get(&key) {
         return Ok(hit.clone());
     }
@@ -126,12 +136,9 @@ pub fn load_omniglot_cached(data_dir: &Path, size: usize) -> Result<Arc<Omniglot
         split: None,
         size,
     };
-    match cached(key, || {
-        Ok(Cached::Omniglot(Arc::new(Omniglot::load(&dir, size)?)))
-    })? {
-        Cached::Omniglot(o) => Ok(o),
-        Cached::Store(_) => unreachable!("omniglot cache entries hold Omniglot"),
-    }
+    cached(omniglot_cache(), key, || {
+        Ok(Arc::new(Omniglot::load(&dir, size)?))
+    })
 }
 
 fn folder_root(data_dir: &Path, path: &Path) -> PathBuf {
@@ -170,11 +177,9 @@ pub fn load_split(
                 split: Some(split),
                 size,
             };
-            let store = store_of(cached(key, || {
-                Ok(Cached::Store(Arc::new(load_miniimagenet(
-                    &dir, split, size,
-                )?)))
-            })?);
+            let store = cached(store_cache(), key, || {
+                Ok(Arc::new(load_miniimagenet(&dir, split, size)?))
+            })?;
             let classes = ClassSplit::all(split, store.num_classes());
             Ok((store, classes))
         }
@@ -197,19 +202,12 @@ pub fn load_split(
                 width: size,
                 ..FolderOptions::default()
             };
-            let store = store_of(cached(key, || {
-                Ok(Cached::Store(Arc::new(load_image_folder(&dir, &options)?)))
-            })?);
+            let store = cached(store_cache(), key, || {
+                Ok(Arc::new(load_image_folder(&dir, &options)?))
+            })?;
             let classes = ClassSplit::all(split, store.num_classes());
             Ok((store, classes))
         }
-    }
-}
-
-fn store_of(c: Cached) -> Arc<ImageStore> {
-    match c {
-        Cached::Store(s) => s,
-        Cached::Omniglot(o) => Arc::clone(o.store()),
     }
 }
 

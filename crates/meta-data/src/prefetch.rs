@@ -110,3 +110,62 @@ impl Drop for Prefetcher {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::Duration;
+
+    /// A source whose episode `i` has `ways = i` and that counts how many it built.
+    struct Counting(AtomicU64);
+
+    impl EpisodeSource for Counting {
+        fn episode(&self, index: u64) -> Episode {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Episode {
+                ways: index as usize,
+                shots: 0,
+                queries: 0,
+                image_shape: [1, 1, 1],
+                support_images: vec![],
+                support_labels: vec![],
+                query_images: vec![],
+                query_labels: vec![],
+                classes: vec![],
+            }
+        }
+        fn shape(&self) -> (usize, usize, usize) {
+            (0, 0, 0)
+        }
+        fn image_shape(&self) -> [usize; 3] {
+            [1, 1, 1]
+        }
+    }
+
+    #[test]
+    fn batches_come_in_order_the_queue_is_bounded_and_drop_stops_workers() {
+        let source = Arc::new(Counting(AtomicU64::new(0)));
+        let mut prefetcher = Prefetcher::new(Arc::clone(&source), 10, 3, 2, 2).expect("start");
+        for b in 0..4u64 {
+            let batch = prefetcher.next_batch().expect("batch");
+            let indices: Vec<usize> = batch.iter().map(|e| e.ways).collect();
+            let first = (10 + 3 * b) as usize;
+            assert_eq!(indices, vec![first, first + 1, first + 2]);
+        }
+        assert_eq!(prefetcher.next_episode_index(), 22);
+        std::thread::sleep(Duration::from_millis(50));
+        // 4 consumed + at most 2 queued + 1 in flight per worker, 3 episodes each.
+        let built = source.0.load(Ordering::SeqCst);
+        assert!(built <= (4 + 2 * 3) * 3, "queue is bounded: {built}");
+        drop(prefetcher);
+        let after_drop = source.0.load(Ordering::SeqCst);
+        std::thread::sleep(Duration::from_millis(50));
+        assert_eq!(
+            source.0.load(Ordering::SeqCst),
+            after_drop,
+            "workers stopped"
+        );
+        assert_eq!(Arc::strong_count(&source), 1, "workers released the source");
+    }
+}

@@ -147,6 +147,7 @@ impl EpisodeSampler {
     }
 
     /// A readable name of split class `i`: the data set class name, with `/rotDDD` if rotated.
+    /// Panics if `i >= classes().len()`.
     pub fn class_name(&self, i: usize) -> String {
         let c = self.split.classes[i];
         let name = self.store.class_name(c.class);
