@@ -63,13 +63,13 @@ pub mod metasgd;
 pub mod ops;
 pub mod presets;
 pub mod protonet;
+pub mod reptile;
 pub mod trainer;
 
 #[cfg(test)]
-mod test_util;
-#[cfg(test)]
 mod metric_tests;
-pub mod reptile;
+#[cfg(test)]
+mod test_util;
 
 pub use checkpoint::{BestValidation, CheckpointHeader, load_model, read_header, save_model};
 pub use error::{AlgoError, Result};
