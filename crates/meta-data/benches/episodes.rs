@@ -26,6 +26,13 @@ fn omniglot_dir() -> Option<PathBuf> {
     }
 }
 
+/// On-CPU time of this thread in ns (Linux `/proc/thread-self/schedstat`), to report throughput
+/// per core independently of other processes competing for the CPU.
+fn thread_cpu_ns() -> Option<u64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    text.split_whitespace().next()?.parse().ok()
+}
+
 fn bench(c: &mut Criterion) {
     let Some(dir) = omniglot_dir() else { return };
     let omniglot = Omniglot::load(&dir, 28).expect("decode Omniglot");
@@ -62,6 +69,22 @@ fn bench(c: &mut Criterion) {
                 black_box(sampler.episode(index))
             })
         });
+        // The same work in on-CPU time of this thread over one long window (schedstat has tick
+        // resolution, so one window of ~2 s rather than criterion samples): episodes per busy core,
+        // independent of other processes competing for the CPU.
+        if let Some(start) = thread_cpu_ns() {
+            let n = if ways == 5 { 30_000 } else { 6_000 };
+            let wall = std::time::Instant::now();
+            for i in 0..n {
+                black_box(sampler.episode(1_000_000 + i));
+            }
+            let cpu = thread_cpu_ns().unwrap_or(start).saturating_sub(start) as f64 * 1e-9;
+            println!(
+                "{name}: {n} episodes in {cpu:.2} s of thread CPU time ({:.0} episodes/s per core; wall {:.2} s)",
+                n as f64 / cpu,
+                wall.elapsed().as_secs_f64()
+            );
+        }
         let mut episode = sampler.empty_episode();
         episodes.bench_function(format!("{name}_reuse"), |b| {
             b.iter(|| {
