@@ -58,6 +58,7 @@ config_factory!(
     MetaNetEmbedding,
     "metanet-embedding"
 );
+config_factory!(meta_backbones::BackboneConfig, AnyBackbone, "backbone");
 
 /// Validates `factory` for an algorithm constructor.
 pub(crate) fn check_factory<B: AutodiffBackend, F: BackboneFactory<B>>(

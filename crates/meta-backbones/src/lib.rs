@@ -1,6 +1,7 @@
 //! Backbones for few-shot learning — [`FcNet`], [`Conv4`], [`ResNet12`] and the Meta Networks
 //! [`MetaNetEmbedding`] — as ordinary burn `Module`s, plus the exact, differentiable inner loop
-//! that the MAML family needs ([`adapt()`], [`adapt_with_lrs`]).
+//! that the MAML family needs ([`adapt()`], [`adapt_with_lrs`]). [`AnyBackbone`] (built from a
+//! [`BackboneConfig`]) wraps any of them in one type chosen at run time.
 //!
 //! Every layer an inner loop differentiates through is built from operations that support a
 //! second backward pass (own [`Linear`], [`pool`], [`BatchNorm`]); see [`adapt`](mod@adapt) for
@@ -30,6 +31,7 @@
 //! ```
 
 pub mod adapt;
+pub mod any;
 pub mod backbone;
 pub mod block;
 pub mod bn;
@@ -46,6 +48,7 @@ pub mod resnet12;
 pub use adapt::{
     AdaptableBackbone, GradOrder, InnerLoop, adapt, adapt_with_lrs, support_gradients,
 };
+pub use any::{AnyBackbone, BackboneConfig};
 pub use backbone::{Backbone, ParamGroup, ParamRole};
 pub use bn::{BatchNorm, BnConfig, BnMode};
 pub use conv4::{Conv4, Conv4Config, Conv4Variant};

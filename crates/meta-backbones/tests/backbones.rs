@@ -736,3 +736,324 @@ fn invalid_configs_are_rejected_with_the_field_named() {
     .unwrap_err();
     assert!(err.to_string().contains("widths"), "{err}");
 }
+
+// ----------------------------------------------------------------------------- AnyBackbone
+
+/// Small configurations of every backbone kind (running batch-norm statistics, so that every
+/// kind has state tensors), with the input shape each takes.
+fn any_configs() -> Vec<(BackboneConfig, [usize; 3])> {
+    let bn = BnConfig {
+        mode: BnMode::Running,
+        ..Default::default()
+    };
+    vec![
+        (
+            Conv4Config {
+                hidden: 4,
+                image_size: 16,
+                bn,
+                ..Default::default()
+            }
+            .into(),
+            [1, 16, 16],
+        ),
+        (
+            ResNet12Config {
+                in_channels: 1,
+                widths: [2, 3, 3, 4],
+                num_classes: 5,
+                bn,
+            }
+            .into(),
+            [1, 16, 16],
+        ),
+        (
+            FcNetConfig {
+                x_dim: 12,
+                dropout: 0.0,
+                bn,
+                ..Default::default()
+            }
+            .into(),
+            [3, 2, 2],
+        ),
+        (
+            MetaNetEmbeddingConfig {
+                hidden: 4,
+                bn,
+                ..Default::default()
+            }
+            .into(),
+            [1, 16, 16],
+        ),
+    ]
+}
+
+fn exact(t: Tensor<B, 2>) -> Vec<f32> {
+    t.inner().into_data().to_vec::<f32>().unwrap()
+}
+
+/// Paths (as `ModuleVisitor::enter_module` gives them) of every float tensor, in visit order.
+fn tensor_paths<M: Module<B>>(m: &M) -> Vec<Vec<String>> {
+    struct P(Vec<String>, Vec<Vec<String>>);
+    impl burn::module::ModuleVisitor<B> for P {
+        fn enter_module(&mut self, name: &str, _: &str) {
+            self.0.push(name.to_string());
+        }
+        fn exit_module(&mut self, _: &str, _: &str) {
+            self.0.pop();
+        }
+        fn visit_float<const D: usize>(&mut self, _: &Param<Tensor<B, D>>) {
+            self.1.push(self.0.clone());
+        }
+    }
+    let mut p = P(Vec::new(), Vec::new());
+    m.visit(&mut p);
+    p.1
+}
+
+/// `AnyBackbone` against the network it wraps (same weights, same `ParamId`s): identical
+/// forward, embedding, sizes, tensor paths (variant name prepended) and parameter roles.
+fn check_any_matches<M>(name: &str, plain: M, any: AnyBackbone<B>, shape: [usize; 3])
+where
+    M: AdaptableBackbone<B>,
+    M::InnerModule: Backbone<Inner>,
+{
+    let (x, _) = task(shape, 3, DType::F32);
+    // Inference (running statistics) first, before any training forward updates them.
+    let vx = x.clone().inner();
+    let v_plain = plain.valid().forward(vx.clone()).into_data();
+    let v_any = any.valid().forward(vx).into_data();
+    assert_eq!(v_plain, v_any, "{name}: valid() forward");
+
+    assert_eq!(
+        exact(plain.forward(x.clone())),
+        exact(any.forward(x.clone())),
+        "{name}: forward"
+    );
+    assert_eq!(
+        exact(plain.embed(x.clone())),
+        exact(any.embed(x.clone())),
+        "{name}: embed"
+    );
+    assert_eq!(
+        plain.feature_dim(),
+        any.feature_dim(),
+        "{name}: feature_dim"
+    );
+    assert_eq!(
+        plain.num_classes(),
+        any.num_classes(),
+        "{name}: num_classes"
+    );
+
+    let plain_paths = tensor_paths(&plain);
+    let any_paths = tensor_paths(&any);
+    assert_eq!(plain_paths.len(), any_paths.len(), "{name}: tensor count");
+    let variant = match &any {
+        AnyBackbone::Conv4(_) => "Conv4",
+        AnyBackbone::ResNet12(_) => "ResNet12",
+        AnyBackbone::FcNet(_) => "FcNet",
+        AnyBackbone::MetaNetEmbedding(_) => "MetaNetEmbedding",
+    };
+    for (p, a) in plain_paths.iter().zip(&any_paths) {
+        assert_eq!(a[0], variant, "{name}: burn names the variant first");
+        assert_eq!(&a[1..], &p[..], "{name}: path under the variant");
+    }
+
+    let roles_plain = param_roles(&plain);
+    let roles_any = param_roles(&any);
+    assert_eq!(
+        roles_plain, roles_any,
+        "{name}: (ParamId, role) in visit order"
+    );
+    let count = |r| roles_any.iter().filter(|(_, x)| *x == r).count();
+    println!(
+        "{name}: {} head, {} body, {} state tensors",
+        count(ParamRole::Head),
+        count(ParamRole::Body),
+        count(ParamRole::State)
+    );
+    assert_eq!(count(ParamRole::Head), 2, "{name}: head weight and bias");
+    assert!(count(ParamRole::State) > 0, "{name}: running statistics");
+}
+
+#[test]
+fn any_backbone_is_exactly_the_wrapped_backbone() {
+    let _g = lock();
+    B::seed(&dev(), 21);
+    for (cfg, shape) in any_configs() {
+        let any = cfg.init::<B>(&dev());
+        assert_eq!(any.name(), cfg.name());
+        match &any {
+            AnyBackbone::Conv4(m) => check_any_matches(cfg.name(), m.clone(), any.clone(), shape),
+            AnyBackbone::ResNet12(m) => {
+                check_any_matches(cfg.name(), m.clone(), any.clone(), shape)
+            }
+            AnyBackbone::FcNet(m) => check_any_matches(cfg.name(), m.clone(), any.clone(), shape),
+            AnyBackbone::MetaNetEmbedding(m) => {
+                check_any_matches(cfg.name(), m.clone(), any.clone(), shape)
+            }
+        }
+    }
+    // Roles of explicit paths.
+    let path = |p: &[&str]| p.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let role = |p: &[&str]| <AnyBackbone<B> as Backbone<B>>::param_role(&path(p));
+    assert_eq!(role(&["Conv4", "head", "weight"]), ParamRole::Head);
+    assert_eq!(
+        role(&["ResNet12", "stages", "0", "convs", "1", "weight"]),
+        ParamRole::Body
+    );
+    assert_eq!(
+        role(&["FcNet", "blocks", "0", "bn", "running_mean"]),
+        ParamRole::State
+    );
+    assert_eq!(role(&["MetaNetEmbedding", "head", "bias"]), ParamRole::Head);
+}
+
+#[test]
+fn any_backbone_groups_adapt_exactly_like_the_wrapped_backbone() {
+    let _g = lock();
+    B::seed(&dev(), 22);
+    let plain = Conv4Config {
+        hidden: 4,
+        image_size: 16,
+        ..Default::default()
+    }
+    .init::<B>(&dev());
+    let any = AnyBackbone::Conv4(plain.clone());
+    let (x, y) = task([1, 16, 16], 3, DType::F32);
+    let roles = param_roles(&any);
+    let before = values(&any);
+    for group in [ParamGroup::Head, ParamGroup::Body, ParamGroup::All] {
+        for order in [GradOrder::Second, GradOrder::First] {
+            let cfg = InnerLoop {
+                steps: 2,
+                lr: 0.5,
+                order,
+                group,
+            };
+            let after = values(&adapt(&any, x.clone(), y.clone(), &cfg));
+            let mut changed_head = 0;
+            for ((b, a), (_, role)) in before.iter().zip(&after).zip(&roles) {
+                let changed = b != a;
+                changed_head += usize::from(changed && *role == ParamRole::Head);
+                assert_eq!(
+                    changed,
+                    group.contains(*role),
+                    "{group:?} {order:?}: {role:?} changed={changed}"
+                );
+            }
+            if group == ParamGroup::Head {
+                assert_eq!(changed_head, 2, "ANIL adapts the head's weight and bias");
+            }
+            let after_plain = values(&adapt(&plain, x.clone(), y.clone(), &cfg));
+            assert_eq!(
+                after, after_plain,
+                "{group:?} {order:?}: adapted parameters"
+            );
+        }
+        let grads = support_gradients(&any, x.clone(), y.clone(), group);
+        let expected = roles.iter().filter(|(_, r)| group.contains(*r)).count();
+        assert_eq!(grads.len(), expected, "{group:?}: support_gradients");
+    }
+}
+
+/// Every gradient in `grads` of a tensor of `m` (visit order of `m`), as f64 values; `None` where there is none.
+fn all_grads<M: Module<B>>(m: &M, grads: &GradientsParams) -> Vec<Option<Vec<f64>>> {
+    struct V<'a>(&'a GradientsParams, Vec<Option<Vec<f64>>>);
+    impl burn::module::ModuleVisitor<B> for V<'_> {
+        fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<B, D>>) {
+            let g = self
+                .0
+                .get::<Inner, D>(p.id)
+                .map(|g| g.cast(DType::F64).into_data().to_vec::<f64>().unwrap());
+            self.1.push(g);
+        }
+    }
+    let mut v = V(grads, Vec::new());
+    m.visit(&mut v);
+    v.1
+}
+
+#[test]
+fn any_backbone_meta_gradient_equals_the_wrapped_backbones() {
+    let _g = lock();
+    B::seed(&dev(), 23);
+    // MAML++ per-step batch-norm: the adapted model's statistics and affine slots come from
+    // `fast_copy(step)`, so this also checks that `fast_copy` is delegated.
+    let plain = f64_model(
+        Conv4Config {
+            hidden: 3,
+            image_size: 16,
+            num_classes: 2,
+            bn: BnConfig {
+                mode: BnMode::PerStep { steps: 3 },
+                ..Default::default()
+            },
+            ..Default::default()
+        }
+        .init::<B>(&dev()),
+    );
+    let any = AnyBackbone::Conv4(plain.clone());
+    let p = Problem::new([1, 16, 16], DType::F64);
+    for (steps, group) in [
+        (3, ParamGroup::All),
+        (1, ParamGroup::Head),
+        (2, ParamGroup::Body),
+    ] {
+        let cfg = InnerLoop {
+            group,
+            ..inner(steps, GradOrder::Second)
+        };
+        let g_plain = GradientsParams::from_grads(p.meta_loss(&plain, &cfg).backward(), &plain);
+        let g_any = GradientsParams::from_grads(p.meta_loss(&any, &cfg).backward(), &any);
+        let a = all_grads(&any, &g_any);
+        let b = all_grads(&plain, &g_plain);
+        // The query loss depends on every parameter, adapted or not; state gets none.
+        let trainable = param_roles(&any)
+            .iter()
+            .filter(|(_, r)| *r != ParamRole::State)
+            .count();
+        assert_eq!(a.iter().filter(|g| g.is_some()).count(), trainable);
+        assert_eq!(a, b, "{steps} steps {group:?}: meta-gradients bit for bit");
+    }
+    check_meta_gradient("any conv4 per-step", any, [1, 16, 16]);
+}
+
+#[test]
+fn backbone_config_serde_tags_validation_and_names() {
+    use serde::Deserialize;
+    use serde::de::value::{Error, MapDeserializer};
+    let from_tag = |kind: &'static str| {
+        BackboneConfig::deserialize(MapDeserializer::<_, Error>::new(
+            [("kind", kind)].into_iter(),
+        ))
+        .unwrap()
+    };
+    assert_eq!(from_tag("conv4"), Conv4Config::default().into());
+    assert_eq!(from_tag("resnet12"), ResNet12Config::default().into());
+    assert_eq!(from_tag("fcnet"), FcNetConfig::default().into());
+    assert_eq!(
+        from_tag("metanet_embedding"),
+        MetaNetEmbeddingConfig::default().into()
+    );
+    for cfg in [
+        from_tag("conv4"),
+        from_tag("resnet12"),
+        from_tag("fcnet"),
+        from_tag("metanet_embedding"),
+    ] {
+        assert_eq!(from_tag(cfg.name()), cfg, "name() is the serde tag");
+        assert!(cfg.validate().is_ok());
+    }
+    assert_eq!(BackboneConfig::default(), Conv4Config::default().into());
+    let bad: BackboneConfig = FcNetConfig {
+        dropout: 1.5,
+        ..Default::default()
+    }
+    .into();
+    let err = bad.validate().unwrap_err();
+    assert!(err.to_string().contains("dropout 1.5"), "{err}");
+    assert_eq!(bad.try_init::<B>(&dev()).unwrap_err(), err);
+}
