@@ -8,7 +8,9 @@ use meta_algos::{
     MatchingNetConfig, MetaLearner, MetaNet, MetaNetConfig, MetaNetEb, MetaNetEbConfig, MetaSgd,
     MetaSgdConfig, ProtoNet, ProtoNetConfig, Reptile, ReptileConfig,
 };
-use meta_backbones::{Conv4Config, Conv4Variant};
+use meta_backbones::{
+    BackboneConfig, Conv4Config, Conv4Variant, FcNetConfig, MetaNetEmbeddingConfig, ResNet12Config,
+};
 
 /// Every `--algo` value.
 pub const ALGOS: &[&str] = &[
@@ -32,31 +34,60 @@ pub trait LearnerJob<B: AutodiffBackend> {
     fn run<L: MetaLearner<B> + 'static>(self, learner: L) -> Result<Self::Output>;
 }
 
-/// The backbone configuration for `config` on images of `image_shape` (`[C, H, W]`).
-fn backbone(config: &RunConfig, image_shape: [usize; 3]) -> Result<Conv4Config> {
-    if config.backbone != "conv4" {
-        bail!(
-            "--backbone {} is not wired into the CLI yet; use --backbone conv4",
-            config.backbone
-        );
-    }
+/// Every `--backbone` value.
+pub const BACKBONES: &[&str] = &["conv4", "resnet12", "fcnet", "metanet-embedding"];
+
+/// The backbone `config` names, sized for images of `image_shape` (`[C, H, W]`) and
+/// `config.ways` logits.
+fn backbone(config: &RunConfig, image_shape: [usize; 3]) -> Result<BackboneConfig> {
     let [channels, height, width] = image_shape;
-    if height != width {
-        bail!("images must be square for conv4 (got {height}×{width})");
-    }
-    // Omniglot-style grey images get 64 filters, colour images 32 (Finn et al.).
-    let hidden = if channels == 1 { 64 } else { 32 };
-    let conv = Conv4Config {
-        in_channels: channels,
-        hidden,
-        variant: Conv4Variant::MaxPool,
-        image_size: height,
-        num_classes: config.ways,
-        ..Conv4Config::default()
+    let num_classes = config.ways;
+    let backbone: BackboneConfig = match config.backbone.as_str() {
+        "conv4" => {
+            if height != width {
+                bail!("--backbone conv4 needs square images (got {height}×{width})");
+            }
+            Conv4Config {
+                in_channels: channels,
+                // Grey Omniglot-style images get 64 filters, colour images 32 (Finn et al.).
+                hidden: if channels == 1 { 64 } else { 32 },
+                variant: Conv4Variant::MaxPool,
+                image_size: height,
+                num_classes,
+                ..Conv4Config::default()
+            }
+            .into()
+        }
+        "resnet12" => ResNet12Config {
+            in_channels: channels,
+            num_classes,
+            ..ResNet12Config::default()
+        }
+        .into(),
+        "fcnet" => FcNetConfig {
+            x_dim: channels * height * width,
+            num_classes,
+            ..FcNetConfig::default()
+        }
+        .into(),
+        "metanet-embedding" => MetaNetEmbeddingConfig {
+            in_channels: channels,
+            num_classes,
+            ..MetaNetEmbeddingConfig::default()
+        }
+        .into(),
+        other => bail!(
+            "unknown --backbone `{other}`; choose one of {}",
+            BACKBONES.join(", ")
+        ),
     };
-    conv.validate()
-        .map_err(|e| anyhow::anyhow!("--backbone conv4 with --image-size {height}: {e}"))?;
-    Ok(conv)
+    backbone.validate().map_err(|e| {
+        anyhow::anyhow!(
+            "--backbone {} with --image-size {height}: {e}",
+            config.backbone
+        )
+    })?;
+    Ok(backbone)
 }
 
 /// Builds the learner that `config` names and hands it to `job`.

@@ -23,7 +23,7 @@ pub struct RunConfig {
     pub data_dir: PathBuf,
     /// Backend name: flex, ndarray, wgpu, tch, cuda.
     pub backend: String,
-    /// Backbone: conv4, fcnet, resnet12.
+    /// Backbone: conv4, resnet12, fcnet, metanet-embedding.
     pub backbone: String,
     /// Seed of everything: initialisation and episodes.
     pub seed: u64,
@@ -80,7 +80,7 @@ pub struct ConfigOverrides {
     /// Backend: flex (default), ndarray, wgpu, tch, cuda (the last three need their cargo feature).
     #[arg(long)]
     pub backend: Option<String>,
-    /// Backbone: conv4, fcnet, resnet12.
+    /// Backbone: conv4, resnet12, fcnet, metanet-embedding.
     #[arg(long)]
     pub backbone: Option<String>,
     /// Seed of initialisation and episodes.
@@ -236,10 +236,11 @@ impl RunConfig {
                 crate::algos::ALGOS.join(", ")
             );
         }
-        if !["conv4", "fcnet", "resnet12"].contains(&self.backbone.as_str()) {
+        if !crate::algos::BACKBONES.contains(&self.backbone.as_str()) {
             bail!(
-                "unknown --backbone `{}`; choose conv4, fcnet or resnet12",
-                self.backbone
+                "unknown --backbone `{}`; choose one of {}",
+                self.backbone,
+                crate::algos::BACKBONES.join(", ")
             );
         }
         crate::backend::check_compiled(&self.backend)?;

@@ -30,9 +30,9 @@ pub fn fetch_default_omniglot(dataset: &str, data_dir: &Path) -> Result<()> {
         return Ok(());
     }
     let omniglot = data_dir.join("omniglot");
-    let present = ["images_background", "images_evaluation"].iter().all(|part| {
-        omniglot.join(format!("{part}.zip")).is_file() || omniglot.join(part).is_dir()
-    });
+    let present = ["images_background", "images_evaluation"]
+        .iter()
+        .all(|part| omniglot.join(format!("{part}.zip")).is_file() || omniglot.join(part).is_dir());
     if present {
         return Ok(());
     }

@@ -299,15 +299,19 @@ fn finish_run<B: AutodiffBackend, L: MetaLearner<B>>(
     let run_dir = &job.run_dir;
     let lines = run_dir.read_metrics()?;
     crate::plots::write_learning_curves(&lines, &run_dir.plots())?;
-    let (model, which) = match trainer.best_model() {
-        Some(best) => (best, "best-on-validation"),
-        None => (trainer.model(), "final"),
+    // best.ckpt holds the best validation of the whole run, including segments before a resume.
+    let best = run_dir.checkpoints().join("best.ckpt");
+    let (model, which) = if best.is_file() {
+        let (model, _) = meta_algos::load_model(trainer.learner(), &best, device)?;
+        (model, "best-on-validation")
+    } else {
+        (trainer.model().clone(), "final")
     };
     let test = if config.test_episodes > 0 {
         let sampler = data_sampler_for_test(config)?;
         let report = meta_algos::evaluate_sampler(
             trainer.learner(),
-            model,
+            &model,
             &sampler,
             &EvalConfig {
                 episodes: config.test_episodes,
