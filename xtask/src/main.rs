@@ -1,4 +1,4 @@
-//! Developer commands: `cargo xtask test | train | eval | predict | bench | data | reproduce`.
+//! Developer commands: `cargo xtask test | train | eval | predict | data | reproduce`.
 //!
 //! Every command but `test` forwards to the `metalearn` binary, built with the cargo features
 //! that its `--backend` flag needs.
@@ -35,7 +35,7 @@ fn run() -> Result<()> {
             forwarded.extend(rest.iter().cloned());
             metalearn(&forwarded, true)
         }
-        "train" | "eval" | "predict" | "bench" | "data" => metalearn(&args, true),
+        "train" | "eval" | "predict" | "data" => metalearn(&args, true),
         "-h" | "--help" | "help" => {
             print_help();
             Ok(())
@@ -48,7 +48,7 @@ fn print_help() {
     println!(
         "cargo xtask COMMAND [ARGS]\n\n\
          test                 fetch Omniglot if no META_DATA_DIR is set, then run the test suite\n\
-         train|eval|predict|bench|data ARGS\n\
+         train|eval|predict|data ARGS\n\
                               run `metalearn` with the features that `--backend` needs (release build)\n\
          reproduce PRESET     train a paper preset, e.g. maml-omniglot-5w1s"
     );
