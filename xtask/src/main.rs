@@ -45,13 +45,16 @@ fn run() -> Result<()> {
 }
 
 fn print_help() {
+    println!("cargo xtask COMMAND [ARGS]");
+    println!();
     println!(
-        "cargo xtask COMMAND [ARGS]\n\n\
-         test                 fetch Omniglot if no META_DATA_DIR is set, then run the test suite\n\
-         train|eval|predict|data ARGS\n\
-                              run `metalearn` with the features that `--backend` needs (release build)\n\
-         reproduce PRESET     train a paper preset, e.g. maml-omniglot-5w1s"
+        "  test                           fetch Omniglot unless META_DATA_DIR is set, run the tests"
     );
+    println!(
+        "  train|eval|predict|data ARGS   run `metalearn` (release build) with the cargo features"
+    );
+    println!("                                 that its `--backend` needs");
+    println!("  reproduce PRESET [ARGS]        train a paper preset, e.g. maml-omniglot-5w1s");
 }
 
 fn workspace_root() -> PathBuf {
