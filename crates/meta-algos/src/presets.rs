@@ -74,6 +74,14 @@ const REPTILE_PAPER: &str = "Nichol, Achiam & Schulman 2018 (Reptile), arXiv:180
 /// arXiv:1707.09835, §4.2.
 const METASGD_PAPER: &str = "Li et al. 2017 (Meta-SGD), arXiv:1707.09835, sec. 4.2";
 
+/// Snell, Swersky & Zemel (2017), "Prototypical Networks for Few-shot Learning", NeurIPS, §3.1.
+const PROTONET_PAPER: &str =
+    "Snell, Swersky & Zemel 2017 (Prototypical Networks), NeurIPS, sec. 3.1";
+/// Munkhdalai & Yu (2017), "Meta Networks", ICML.
+const METANET_PAPER: &str = "Munkhdalai & Yu 2017 (Meta Networks), ICML";
+const PROTONET_NOTE: &str = "Paper: 60-way training episodes with 5 queries, lr halved every 2000 \
+     episodes; we train at the test N-way with a constant lr. Inner-loop fields unused.";
+
 const MAML_NOTE: &str = "Paper: 1 query per class during training, strided convs without \
      max-pool for Omniglot, 3 test steps; we use 15 queries, max-pool Conv4-64 and 10 test steps \
      (issue 4).";
@@ -293,6 +301,103 @@ pub const PRESETS: &[Preset] = &[
         backbone: s("conv4"),
         reference: s(METASGD_PAPER),
         note: s("Learned rates initialised uniformly in [0.005, 0.1]; one inner step."),
+    },
+    // --- Metric-based and Meta Networks (no inner loop: the inner-loop fields are unused).
+    Preset {
+        name: s("protonet-omniglot-5w1s"),
+        algo: s("protonet"),
+        dataset: s("omniglot"),
+        ways: 5,
+        shots: 1,
+        queries_train: 15,
+        queries_test: 15,
+        inner_steps_train: 1,
+        inner_steps_test: 1,
+        inner_lr: 0.4,
+        meta_lr: 1e-3,
+        meta_batch: 1,
+        iterations: 20_000,
+        backbone: s("conv4"),
+        reference: s(PROTONET_PAPER),
+        note: s(PROTONET_NOTE),
+    },
+    Preset {
+        name: s("protonet-omniglot-20w1s"),
+        algo: s("protonet"),
+        dataset: s("omniglot"),
+        ways: 20,
+        shots: 1,
+        queries_train: 15,
+        queries_test: 15,
+        inner_steps_train: 1,
+        inner_steps_test: 1,
+        inner_lr: 0.4,
+        meta_lr: 1e-3,
+        meta_batch: 1,
+        iterations: 20_000,
+        backbone: s("conv4"),
+        reference: s(PROTONET_PAPER),
+        note: s(PROTONET_NOTE),
+    },
+    Preset {
+        name: s("matchingnet-omniglot-5w1s"),
+        algo: s("matchingnet"),
+        dataset: s("omniglot"),
+        ways: 5,
+        shots: 1,
+        queries_train: 15,
+        queries_test: 15,
+        inner_steps_train: 1,
+        inner_steps_test: 1,
+        inner_lr: 0.4,
+        meta_lr: 1e-3,
+        meta_batch: 1,
+        iterations: 20_000,
+        backbone: s("conv4"),
+        reference: s("Vinyals et al. 2016 (Matching Networks), NeurIPS, sec. 4.1"),
+        note: s("Cosine attention without full-context embeddings; inner-loop fields unused."),
+    },
+    Preset {
+        name: s("metanet-omniglot-5w1s"),
+        algo: s("metanet"),
+        dataset: s("omniglot"),
+        ways: 5,
+        shots: 1,
+        queries_train: 15,
+        queries_test: 15,
+        inner_steps_train: 1,
+        inner_steps_test: 1,
+        inner_lr: 0.4,
+        meta_lr: 1e-3,
+        meta_batch: 4,
+        iterations: 20_000,
+        backbone: s("conv4"),
+        reference: s(METANET_PAPER),
+        note: s(
+            "Example-level fast weights on the output layer only (see metanet.rs); \
+             gradient clipping 1.0; inner-loop fields unused.",
+        ),
+    },
+    Preset {
+        name: s("metanet-eb-omniglot-5w1s"),
+        algo: s("metanet-eb"),
+        dataset: s("omniglot"),
+        ways: 5,
+        shots: 1,
+        queries_train: 15,
+        queries_test: 15,
+        inner_steps_train: 1,
+        inner_steps_test: 1,
+        inner_lr: 0.4,
+        meta_lr: 1e-3,
+        meta_batch: 1,
+        iterations: 20_000,
+        backbone: s("conv4"),
+        reference: s(METANET_PAPER),
+        note: s(
+            "Embedding-based variant: W_c = mean(U h + e), logits (V h_q)·W_c; clipping 1.0; \
+             inner-loop fields unused.",
+        ),
     },
 ];
 
