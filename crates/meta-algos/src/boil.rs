@@ -10,137 +10,32 @@
 //! The inner step is `meta_backbones::adapt` with [`ParamGroup::Body`] and second order: the
 //! head is never changed by adaptation, but it is meta-learned by the outer step.
 
-use burn::optim::GradientsParams;
-use burn::tensor::{Int, Tensor, backend::AutodiffBackend};
-use meta_backbones::{AdaptableBackbone, GradOrder, InnerLoop, ParamGroup, adapt};
-use meta_data::Task;
-use serde::{Deserialize, Serialize};
+use meta_backbones::{GradOrder, ParamGroup};
 
-use crate::factory::BackboneFactory;
-use crate::learner::{MetaLearner, StepStats};
-use crate::maml_family::{AdaptedModel, mean_over_tasks, query_gradients};
+use crate::maml::MamlConfig;
+use crate::maml_family::{MamlFamily, MamlVariant};
 
-/// BOIL's hyper-parameters. Defaults: MAML's Omniglot 5-way values (inner rate 0.4, 1 step;
-/// Oh et al. tune the body rate to 0.5 on miniImageNet), with 10 test-time steps.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct BoilConfig {
-    /// Inner-loop SGD step size α. Default 0.4 (Omniglot 5-way; 0.1 for 20-way).
-    pub inner_lr: f64,
-    /// Inner steps during meta-training. Default 1 (Omniglot 5-way; 5 for 20-way).
-    pub inner_steps_train: usize,
-    /// Inner steps at test time. Default 10.
-    pub inner_steps_test: usize,
-}
+/// BOIL's hyper-parameters: [`MamlConfig`]. Defaults: MAML's Omniglot 5-way values (inner rate
+/// 0.4, 1 step; Oh et al. tune the body rate to 0.5 on miniImageNet), with 10 test-time steps.
+pub type BoilConfig = MamlConfig;
 
-impl Default for BoilConfig {
-    fn default() -> Self {
-        Self {
-            inner_lr: 0.4,
-            inner_steps_train: 1,
-            inner_steps_test: 10,
-        }
-    }
-}
+/// BOIL's variant of [`MamlFamily`]: second-order inner loop over the body only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BoilKind;
 
-impl BoilConfig {
-    /// The inner loop used during meta-training (second order, body only).
-    pub fn train_inner_loop(&self) -> InnerLoop {
-        InnerLoop {
-            steps: self.inner_steps_train,
-            lr: self.inner_lr,
-            order: GradOrder::Second,
-            group: ParamGroup::Body,
-        }
-    }
-
-    /// The inner loop used at test time (body only). First order: the adapted weights are the
-    /// same, and no meta-gradient is taken through them.
-    pub fn test_inner_loop(&self) -> InnerLoop {
-        InnerLoop {
-            steps: self.inner_steps_test,
-            order: GradOrder::First,
-            ..self.train_inner_loop()
-        }
-    }
+impl MamlVariant for BoilKind {
+    const NAME: &'static str = "boil";
+    const ORDER: GradOrder = GradOrder::Second;
+    const GROUP: ParamGroup = ParamGroup::Body;
 }
 
 /// BOIL over backbones built by `F`.
-#[derive(Debug, Clone)]
-pub struct Boil<F> {
-    factory: F,
-    config: BoilConfig,
-}
-
-impl<F> Boil<F> {
-    /// BOIL with `config` over backbones built by `factory`.
-    pub fn new(factory: F, config: BoilConfig) -> Self {
-        Self { factory, config }
-    }
-
-    /// The hyper-parameters.
-    pub fn config(&self) -> &BoilConfig {
-        &self.config
-    }
-}
-
-impl<B, F, M> MetaLearner<B> for Boil<F>
-where
-    B: AutodiffBackend,
-    F: BackboneFactory<B, Net = M>,
-    M: AdaptableBackbone<B>,
-{
-    type Model = M;
-    type Adapted = AdaptedModel<M>;
-
-    fn name(&self) -> &'static str {
-        "boil"
-    }
-
-    fn config_json(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).unwrap_or(serde_json::Value::Null)
-    }
-
-    fn backbone_name(&self) -> String {
-        self.factory.name()
-    }
-
-    fn init_model(&self, device: &B::Device) -> M {
-        let model = self.factory.build(device);
-        meta_backbones::params::force_init(&model);
-        model
-    }
-
-    fn meta_gradients(&self, model: &M, tasks: &[Task<B>]) -> (GradientsParams, StepStats) {
-        let inner = self.config.train_inner_loop();
-        mean_over_tasks::<B, M, _>(model, tasks.len(), |i| {
-            let task = &tasks[i];
-            let adapted = adapt(
-                model,
-                task.support_x.clone(),
-                task.support_y.clone(),
-                &inner,
-            );
-            query_gradients(model, &adapted, task)
-        })
-    }
-
-    fn adapt(
-        &self,
-        model: &M,
-        support_x: Tensor<B, 4>,
-        support_y: Tensor<B, 1, Int>,
-        _ways: usize,
-    ) -> AdaptedModel<M> {
-        AdaptedModel {
-            model: adapt(model, support_x, support_y, &self.config.test_inner_loop()),
-        }
-    }
-}
+pub type Boil<F> = MamlFamily<F, BoilKind>;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::MetaLearner;
     use crate::maml_family::test_util::{TB, factory, flat, flat_grads, task};
     use burn::tensor::backend::Backend;
 

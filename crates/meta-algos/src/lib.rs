@@ -89,6 +89,6 @@ pub use anil::{Anil, AnilConfig};
 pub use boil::{Boil, BoilConfig};
 pub use fomaml::{Fomaml, FomamlConfig};
 pub use maml::{Maml, MamlConfig};
-pub use maml_family::AdaptedModel;
+pub use maml_family::{AdaptedModel, MamlFamily, MamlVariant};
 pub use metasgd::{LrInit, MetaSgd, MetaSgdConfig, MetaSgdModel};
 pub use reptile::{InnerOptimizer, Reptile, ReptileConfig};

@@ -11,18 +11,14 @@
 //! recorded functions of θ, so the query loss back-propagates through the inner gradient
 //! (Hessian-vector products included) to the original meta-model.
 
-use burn::optim::GradientsParams;
-use burn::tensor::{Int, Tensor, backend::AutodiffBackend};
-use meta_backbones::{AdaptableBackbone, GradOrder, InnerLoop, ParamGroup, adapt};
-use meta_data::Task;
+use meta_backbones::{GradOrder, ParamGroup};
 use serde::{Deserialize, Serialize};
 
-use crate::factory::BackboneFactory;
-use crate::learner::{MetaLearner, StepStats};
-use crate::maml_family::{AdaptedModel, mean_over_tasks, query_gradients};
+use crate::maml_family::{MamlFamily, MamlVariant};
 
-/// MAML's hyper-parameters. Defaults: Finn et al. (2017), Omniglot 5-way (inner rate 0.4, one
-/// inner step during meta-training), with 10 test-time steps (issue 4's evaluation protocol).
+/// MAML's hyper-parameters (also FOMAML's, ANIL's and BOIL's). Defaults: Finn et al. (2017),
+/// Omniglot 5-way (inner rate 0.4, one inner step during meta-training), with 10 test-time steps
+/// (issue 4's evaluation protocol).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct MamlConfig {
@@ -44,104 +40,23 @@ impl Default for MamlConfig {
     }
 }
 
-impl MamlConfig {
-    /// The inner loop used during meta-training (second order, all parameters).
-    pub fn train_inner_loop(&self) -> InnerLoop {
-        InnerLoop {
-            steps: self.inner_steps_train,
-            lr: self.inner_lr,
-            order: GradOrder::Second,
-            group: ParamGroup::All,
-        }
-    }
+/// MAML's variant of [`MamlFamily`]: second-order inner loop over all parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct MamlKind;
 
-    /// The inner loop used at test time. First order: the adapted weights are the same, and
-    /// no meta-gradient is taken through them.
-    pub fn test_inner_loop(&self) -> InnerLoop {
-        InnerLoop {
-            steps: self.inner_steps_test,
-            order: GradOrder::First,
-            ..self.train_inner_loop()
-        }
-    }
+impl MamlVariant for MamlKind {
+    const NAME: &'static str = "maml";
+    const ORDER: GradOrder = GradOrder::Second;
+    const GROUP: ParamGroup = ParamGroup::All;
 }
 
 /// MAML over backbones built by `F`.
-#[derive(Debug, Clone)]
-pub struct Maml<F> {
-    factory: F,
-    config: MamlConfig,
-}
-
-impl<F> Maml<F> {
-    /// MAML with `config` over backbones built by `factory`.
-    pub fn new(factory: F, config: MamlConfig) -> Self {
-        Self { factory, config }
-    }
-
-    /// The hyper-parameters.
-    pub fn config(&self) -> &MamlConfig {
-        &self.config
-    }
-}
-
-impl<B, F, M> MetaLearner<B> for Maml<F>
-where
-    B: AutodiffBackend,
-    F: BackboneFactory<B, Net = M>,
-    M: AdaptableBackbone<B>,
-{
-    type Model = M;
-    type Adapted = AdaptedModel<M>;
-
-    fn name(&self) -> &'static str {
-        "maml"
-    }
-
-    fn config_json(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).unwrap_or(serde_json::Value::Null)
-    }
-
-    fn backbone_name(&self) -> String {
-        self.factory.name()
-    }
-
-    fn init_model(&self, device: &B::Device) -> M {
-        let model = self.factory.build(device);
-        meta_backbones::params::force_init(&model);
-        model
-    }
-
-    fn meta_gradients(&self, model: &M, tasks: &[Task<B>]) -> (GradientsParams, StepStats) {
-        let inner = self.config.train_inner_loop();
-        mean_over_tasks::<B, M, _>(model, tasks.len(), |i| {
-            let task = &tasks[i];
-            let adapted = adapt(
-                model,
-                task.support_x.clone(),
-                task.support_y.clone(),
-                &inner,
-            );
-            query_gradients(model, &adapted, task)
-        })
-    }
-
-    fn adapt(
-        &self,
-        model: &M,
-        support_x: Tensor<B, 4>,
-        support_y: Tensor<B, 1, Int>,
-        _ways: usize,
-    ) -> AdaptedModel<M> {
-        AdaptedModel {
-            model: adapt(model, support_x, support_y, &self.config.test_inner_loop()),
-        }
-    }
-}
+pub type Maml<F> = MamlFamily<F, MamlKind>;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::MetaLearner;
     use crate::fomaml::{Fomaml, FomamlConfig};
     use crate::maml_family::test_util::{TB, factory, flat, flat_grads, rel_err, task, with_flat};
     use burn::tensor::backend::Backend;

@@ -1,14 +1,150 @@
-//! Pieces shared by the MAML family (MAML, FOMAML, ANIL, BOIL, Reptile, MetaSGD): the adapted-model
-//! predictor, and summing/scaling of per-task gradients so that each task's graph is freed right
-//! after its backward pass.
+//! Pieces shared by the MAML family (MAML, FOMAML, ANIL, BOIL, Reptile, MetaSGD): the learner
+//! that MAML, FOMAML, ANIL and BOIL are variants of ([`MamlFamily`]), the adapted-model
+//! predictor, backbone construction, and summing/scaling of per-task gradients so that each
+//! task's graph is freed right after its backward pass.
+
+use core::marker::PhantomData;
 
 use burn::module::{AutodiffModule, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
-use burn::tensor::{ElementConversion, Tensor, backend::AutodiffBackend};
-use meta_backbones::{Backbone, accuracy, cross_entropy};
+use burn::tensor::{ElementConversion, Int, Tensor, backend::AutodiffBackend};
+use meta_backbones::{
+    AdaptableBackbone, Backbone, GradOrder, InnerLoop, ParamGroup, accuracy, adapt, cross_entropy,
+};
 use meta_data::Task;
 
-use crate::learner::Predictor;
+use crate::factory::BackboneFactory;
+use crate::learner::{MetaLearner, Predictor, StepStats};
+use crate::maml::MamlConfig;
+
+/// What tells MAML, FOMAML, ANIL and BOIL apart: their checkpoint name and the meta-training
+/// inner loop's gradient order and adapted parameters. Implemented by one marker type per
+/// algorithm ([`MamlKind`](crate::maml::MamlKind), [`FomamlKind`](crate::fomaml::FomamlKind),
+/// [`AnilKind`](crate::anil::AnilKind), [`BoilKind`](crate::boil::BoilKind)).
+pub trait MamlVariant: Send + Sync {
+    /// Stable identifier stored in checkpoints, e.g. `"maml"`.
+    const NAME: &'static str;
+    /// Gradient order of the meta-training inner loop (test-time adaptation is first order).
+    const ORDER: GradOrder;
+    /// The parameters the inner loop adapts.
+    const GROUP: ParamGroup;
+}
+
+/// A MAML-family learner over backbones built by `F`: inner-loop SGD on each task's support set
+/// (order and parameters set by the variant `V`), meta-gradient of the mean query loss after
+/// adaptation. [`Maml`](crate::Maml), [`Fomaml`](crate::Fomaml), [`Anil`](crate::Anil) and
+/// [`Boil`](crate::Boil) are aliases of it.
+#[derive(Debug, Clone)]
+pub struct MamlFamily<F, V> {
+    factory: F,
+    config: MamlConfig,
+    variant: PhantomData<V>,
+}
+
+impl<F, V: MamlVariant> MamlFamily<F, V> {
+    /// The algorithm with `config` over backbones built by `factory`.
+    pub fn new(factory: F, config: MamlConfig) -> Self {
+        Self {
+            factory,
+            config,
+            variant: PhantomData,
+        }
+    }
+
+    /// The hyper-parameters.
+    pub fn config(&self) -> &MamlConfig {
+        &self.config
+    }
+
+    /// The inner loop used during meta-training (the variant's order and parameter group).
+    pub fn train_inner_loop(&self) -> InnerLoop {
+        InnerLoop {
+            steps: self.config.inner_steps_train,
+            lr: self.config.inner_lr,
+            order: V::ORDER,
+            group: V::GROUP,
+        }
+    }
+
+    /// The inner loop used at test time (the variant's parameter group). First order: the
+    /// adapted weights are the same, and no meta-gradient is taken through them.
+    pub fn test_inner_loop(&self) -> InnerLoop {
+        InnerLoop {
+            steps: self.config.inner_steps_test,
+            order: GradOrder::First,
+            ..self.train_inner_loop()
+        }
+    }
+}
+
+impl<B, F, M, V> MetaLearner<B> for MamlFamily<F, V>
+where
+    B: AutodiffBackend,
+    F: BackboneFactory<B, Net = M>,
+    M: AdaptableBackbone<B>,
+    V: MamlVariant,
+{
+    type Model = M;
+    type Adapted = AdaptedModel<M>;
+
+    fn name(&self) -> &'static str {
+        V::NAME
+    }
+
+    fn config_json(&self) -> serde_json::Value {
+        config_json(&self.config)
+    }
+
+    fn backbone_name(&self) -> String {
+        self.factory.name()
+    }
+
+    fn init_model(&self, device: &B::Device) -> M {
+        build_initialised(&self.factory, device)
+    }
+
+    fn meta_gradients(&self, model: &M, tasks: &[Task<B>]) -> (GradientsParams, StepStats) {
+        let inner = self.train_inner_loop();
+        mean_over_tasks::<B, M, _>(model, tasks.len(), |i| {
+            let task = &tasks[i];
+            let adapted = adapt(
+                model,
+                task.support_x.clone(),
+                task.support_y.clone(),
+                &inner,
+            );
+            query_gradients(model, &adapted, task)
+        })
+    }
+
+    fn adapt(
+        &self,
+        model: &M,
+        support_x: Tensor<B, 4>,
+        support_y: Tensor<B, 1, Int>,
+        _ways: usize,
+    ) -> AdaptedModel<M> {
+        AdaptedModel {
+            model: adapt(model, support_x, support_y, &self.test_inner_loop()),
+        }
+    }
+}
+
+/// An algorithm's config as checkpoint JSON (`null` if it cannot be serialised).
+pub(crate) fn config_json<C: serde::Serialize>(config: &C) -> serde_json::Value {
+    serde_json::to_value(config).unwrap_or(serde_json::Value::Null)
+}
+
+/// A backbone from `factory` with every lazily-initialised parameter initialised now.
+pub(crate) fn build_initialised<B, F>(factory: &F, device: &B::Device) -> F::Net
+where
+    B: AutodiffBackend,
+    F: BackboneFactory<B>,
+{
+    let model = factory.build(device);
+    meta_backbones::params::force_init(&model);
+    model
+}
 
 /// The value of a one-element tensor as `f64`.
 pub(crate) fn scalar<B: burn::tensor::backend::Backend>(t: Tensor<B, 1>) -> f64 {
@@ -273,5 +409,69 @@ pub(crate) mod test_util {
             .sqrt();
         let den: f64 = b.iter().map(|y| y * y).sum::<f64>().sqrt();
         num / den.max(1e-30)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_util::{TB, factory};
+    use super::{MamlFamily, MamlVariant};
+    use crate::{Anil, Boil, Fomaml, Maml, MamlConfig, MetaLearner};
+    use meta_backbones::{GradOrder, InnerLoop, ParamGroup};
+
+    /// `V`'s checkpoint name and config JSON, and its train/test inner loops for the defaults.
+    fn check<V: MamlVariant>(
+        learner: MamlFamily<crate::FnFactory<TB, super::test_util::TinyNet<TB>>, V>,
+        name: &str,
+        order: GradOrder,
+        group: ParamGroup,
+    ) {
+        assert_eq!(MetaLearner::<TB>::name(&learner), name);
+        assert_eq!(
+            MetaLearner::<TB>::config_json(&learner),
+            serde_json::json!({"inner_lr": 0.4, "inner_steps_train": 1, "inner_steps_test": 10})
+        );
+        assert_eq!(MetaLearner::<TB>::backbone_name(&learner), "tiny-mlp");
+        let inner = |steps, order| InnerLoop {
+            steps,
+            lr: 0.4,
+            order,
+            group,
+        };
+        assert_eq!(learner.train_inner_loop(), inner(1, order), "{name}");
+        assert_eq!(
+            learner.test_inner_loop(),
+            inner(10, GradOrder::First),
+            "{name}"
+        );
+    }
+
+    #[test]
+    fn variants_keep_their_checkpoint_names_configs_and_inner_loops() {
+        let config = MamlConfig::default();
+        check(
+            Maml::new(factory(), config.clone()),
+            "maml",
+            GradOrder::Second,
+            ParamGroup::All,
+        );
+        check(
+            Fomaml::new(factory(), config.clone()),
+            "fomaml",
+            GradOrder::First,
+            ParamGroup::All,
+        );
+        check(
+            Anil::new(factory(), config.clone()),
+            "anil",
+            GradOrder::Second,
+            ParamGroup::Head,
+        );
+        check(
+            Boil::new(factory(), config),
+            "boil",
+            GradOrder::Second,
+            ParamGroup::Body,
+        );
     }
 }

@@ -20,7 +20,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::factory::BackboneFactory;
 use crate::learner::{MetaLearner, StepStats};
-use crate::maml_family::{AdaptedModel, mean_over_tasks, query_gradients};
+use crate::maml_family::{
+    AdaptedModel, build_initialised, config_json, mean_over_tasks, query_gradients,
+};
 
 /// How the learned learning rates start.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -140,7 +142,7 @@ where
     }
 
     fn config_json(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).unwrap_or(serde_json::Value::Null)
+        config_json(&self.config)
     }
 
     fn backbone_name(&self) -> String {
@@ -148,8 +150,7 @@ where
     }
 
     fn init_model(&self, device: &B::Device) -> Self::Model {
-        let net = self.factory.build(device);
-        meta_backbones::params::force_init(&net);
+        let net = build_initialised(&self.factory, device);
         // A second instance gives the same architecture with fresh `ParamId`s.
         let lrs = self
             .factory

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::factory::BackboneFactory;
 use crate::learner::{MetaLearner, StepStats};
-use crate::maml_family::{AdaptedModel, mean_over_tasks, scalar};
+use crate::maml_family::{AdaptedModel, build_initialised, config_json, mean_over_tasks, scalar};
 
 /// The optimizer of Reptile's inner loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -198,7 +198,7 @@ where
     }
 
     fn config_json(&self) -> serde_json::Value {
-        serde_json::to_value(&self.config).unwrap_or(serde_json::Value::Null)
+        config_json(&self.config)
     }
 
     fn backbone_name(&self) -> String {
@@ -206,9 +206,7 @@ where
     }
 
     fn init_model(&self, device: &B::Device) -> M {
-        let model = self.factory.build(device);
-        meta_backbones::params::force_init(&model);
-        model
+        build_initialised(&self.factory, device)
     }
 
     fn meta_gradients(&self, model: &M, tasks: &[Task<B>]) -> (GradientsParams, StepStats) {
