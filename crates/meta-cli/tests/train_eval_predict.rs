@@ -130,13 +130,14 @@ impl burn::module::ModuleVisitor<B> for Collect {
 /// The meta-parameters stored in a checkpoint of `tiny_maml_args` (Conv4-64, 28×28, 5-way).
 fn parameters(path: &Path) -> Vec<f32> {
     use burn::module::Module;
-    let backbone = meta_backbones::Conv4Config {
+    let backbone: meta_backbones::BackboneConfig = meta_backbones::Conv4Config {
         in_channels: 1,
         hidden: 64,
         image_size: 28,
         num_classes: 5,
         ..Default::default()
-    };
+    }
+    .into();
     let config = meta_algos::MamlConfig {
         inner_lr: 0.4,
         inner_steps_train: 1,
