@@ -12,6 +12,7 @@
 //! is a fixed hyper-parameter (1 in the paper).
 //! [`predict`](crate::Predictor::predict) returns `log P(y | x̂)`, which are valid logits.
 
+use burn::module::Module as _;
 use burn::optim::GradientsParams;
 use burn::tensor::activation::softmax;
 use burn::tensor::{Int, Tensor, backend::AutodiffBackend};
@@ -151,7 +152,9 @@ where
         ways: usize,
     ) -> Self::Adapted {
         MatchingPredictor {
-            net: model.clone(),
+            // Prediction needs no gradients: untracked parameters keep the autodiff graph from
+            // growing episode after episode (nothing calls backward on it to free it).
+            net: model.clone().no_grad(),
             support_x,
             support_y,
             ways,

@@ -197,7 +197,9 @@ where
         ways: usize,
     ) -> Self::Adapted {
         MetaNetEbPredictor {
-            model: model.clone(),
+            // Prediction needs no gradients: untracked parameters keep the autodiff graph from
+            // growing episode after episode (nothing calls backward on it to free it).
+            model: model.clone().no_grad(),
             support_x,
             support_y,
             ways,

@@ -5,6 +5,7 @@
 //! Euclidean distances to the prototypes. Support and query images of a task go through the
 //! backbone in one batch, as in the authors' code. The backbone's head is unused.
 
+use burn::module::Module as _;
 use burn::optim::GradientsParams;
 use burn::tensor::{Int, Tensor, backend::AutodiffBackend};
 use meta_backbones::Backbone;
@@ -150,7 +151,9 @@ where
         ways: usize,
     ) -> Self::Adapted {
         Prototypes {
-            net: model.clone(),
+            // Prediction needs no gradients: untracked parameters keep the autodiff graph from
+            // growing episode after episode (nothing calls backward on it to free it).
+            net: model.clone().no_grad(),
             support_x,
             support_y,
             ways,
