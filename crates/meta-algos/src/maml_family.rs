@@ -125,7 +125,14 @@ where
         _ways: usize,
     ) -> AdaptedModel<M> {
         AdaptedModel {
-            model: adapt(model, support_x, support_y, &self.test_inner_loop()),
+            // Test-time adaptation needs no meta-gradient: adapting untracked parameters keeps
+            // the outer autodiff graph from growing episode after episode.
+            model: adapt(
+                &model.clone().no_grad(),
+                support_x,
+                support_y,
+                &self.test_inner_loop(),
+            ),
         }
     }
 }

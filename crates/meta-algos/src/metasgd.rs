@@ -188,12 +188,13 @@ where
         _ways: usize,
     ) -> AdaptedModel<M> {
         AdaptedModel {
+            // Untracked meta-parameters: no outer graph accumulates across test episodes.
             model: adapt_with_lrs(
-                &model.net,
+                &model.net.clone().no_grad(),
                 support_x,
                 support_y,
                 self.config.inner_steps_test,
-                &model.lrs,
+                &model.lrs.clone().no_grad(),
                 ParamGroup::All,
             ),
         }

@@ -238,13 +238,15 @@ where
         _ways: usize,
     ) -> AdaptedModel<M> {
         AdaptedModel {
+            // The trained copy predicts untracked: no outer graph accumulates across episodes.
             model: inner_train(
                 &self.config,
                 model,
                 support_x,
                 support_y,
                 self.config.inner_steps_test,
-            ),
+            )
+            .no_grad(),
         }
     }
 }
