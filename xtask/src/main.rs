@@ -1,7 +1,7 @@
-//! Developer commands: `cargo xtask test | train | eval | predict | data | reproduce`.
+//! Developer commands: `cargo xtask test | train | eval | predict | bench | data | reproduce`.
 //!
 //! Every command but `test` forwards to the `metalearn` binary, built with the cargo features
-//! that its `--backend` flag needs.
+//! that its `--backend` flag needs; `test --backend wgpu,tch` adds those backends' parity tests.
 
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
@@ -35,7 +35,7 @@ fn run() -> Result<()> {
             forwarded.extend(rest.iter().cloned());
             metalearn(&forwarded, true)
         }
-        "train" | "eval" | "predict" | "data" => metalearn(&args, true),
+        "train" | "eval" | "predict" | "bench" | "data" => metalearn(&args, true),
         "-h" | "--help" | "help" => {
             print_help();
             Ok(())
@@ -48,12 +48,15 @@ fn print_help() {
     println!("cargo xtask COMMAND [ARGS]");
     println!();
     println!(
-        "  test                           fetch Omniglot unless META_DATA_DIR is set, run the tests"
+        "  test [--backend LIST] [ARGS]   fetch Omniglot unless META_DATA_DIR is set, run the tests;"
     );
     println!(
-        "  train|eval|predict|data ARGS   run `metalearn` (release build) with the cargo features"
+        "                                 --backend wgpu,tch,cuda adds those backends (cargo features)"
     );
-    println!("                                 that its `--backend` needs");
+    println!(
+        "  train|eval|predict|bench|data  run `metalearn ARGS` (release build) with the cargo"
+    );
+    println!("                                 features that its `--backend` needs");
     println!("  reproduce PRESET [ARGS]        train a paper preset, e.g. maml-omniglot-5w1s");
 }
 
@@ -131,8 +134,28 @@ fn status(mut cmd: Command, what: &str) -> Result<()> {
     Ok(())
 }
 
+/// `args` without `--backend LIST` / `--backend=LIST`.
+fn without_backend(args: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        if arg == "--backend" {
+            iter.next();
+        } else if !arg.starts_with("--backend=") {
+            out.push(arg.clone());
+        }
+    }
+    out
+}
+
 /// Runs the test suite on real data: `META_DATA_DIR` if set, else Omniglot fetched into `datasets/`.
-fn test(rest: &[String]) -> Result<()> {
+/// `--backend LIST` compiles the named GPU/libtorch backends in, which adds their parity tests.
+fn test(args: &[String]) -> Result<()> {
+    let features: Vec<String> = backend_features(args)?
+        .iter()
+        .map(|f| format!("meta-cli/{f}"))
+        .collect();
+    let rest = &without_backend(args);
     let root = workspace_root();
     let data_dir = match std::env::var_os("META_DATA_DIR") {
         Some(dir) => PathBuf::from(dir),
@@ -169,7 +192,11 @@ fn test(rest: &[String]) -> Result<()> {
     if std::env::var_os("RUST_TEST_THREADS").is_none() {
         cmd.env("RUST_TEST_THREADS", "1");
     }
-    cmd.args(["test", "--workspace"]).args(rest);
+    cmd.args(["test", "--workspace"]);
+    if !features.is_empty() {
+        cmd.args(["--features", &features.join(",")]);
+    }
+    cmd.args(rest);
     status(cmd, "cargo test")
 }
 
@@ -188,6 +215,16 @@ mod tests {
         let args = strings(&["bench", "--backend=flex,tch"]);
         assert_eq!(backend_features(&args).unwrap(), vec!["tch"]);
         assert!(backend_features(&strings(&["train"])).unwrap().is_empty());
+    }
+
+    #[test]
+    fn test_backend_flags_are_not_forwarded_to_cargo_test() {
+        let args = strings(&["--backend", "wgpu,tch", "-p", "meta-cli", "--backend=cuda"]);
+        assert_eq!(without_backend(&args), strings(&["-p", "meta-cli"]));
+        assert_eq!(
+            backend_features(&args).unwrap(),
+            vec!["wgpu", "tch", "cuda"]
+        );
     }
 
     #[test]
