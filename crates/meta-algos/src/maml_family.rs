@@ -9,7 +9,8 @@ use burn::module::{AutodiffModule, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::{ElementConversion, Int, Tensor, backend::AutodiffBackend};
 use meta_backbones::{
-    AdaptableBackbone, Backbone, GradOrder, InnerLoop, ParamGroup, accuracy, adapt, cross_entropy,
+    AdaptableBackbone, Backbone, GradOrder, InnerLoop, ParamGroup, accuracy, adapt, adapt_head,
+    cross_entropy, step_dependent,
 };
 use meta_data::Task;
 
@@ -105,15 +106,26 @@ where
 
     fn meta_gradients(&self, model: &M, tasks: &[Task<B>]) -> (GradientsParams, StepStats) {
         let inner = self.train_inner_loop();
+        // A head-only inner loop (ANIL) over a step-independent body needs the body's features
+        // once per task, not once per inner step.
+        let cache_features = V::GROUP == ParamGroup::Head && !step_dependent(model);
         mean_over_tasks::<B, M, _>(model, tasks.len(), |i| {
             let task = &tasks[i];
-            let adapted = adapt(
-                model,
-                task.support_x.clone(),
-                task.support_y.clone(),
-                &inner,
-            );
-            query_gradients(model, &adapted, task)
+            let logits = if cache_features {
+                // A fast copy, as `adapt` uses: the meta-model's running statistics stay put.
+                let support = model.fast_copy(0).embed(task.support_x.clone());
+                let adapted = adapt_head(model, support, task.support_y.clone(), &inner);
+                adapted.forward(task.query_x.clone())
+            } else {
+                let adapted = adapt(
+                    model,
+                    task.support_x.clone(),
+                    task.support_y.clone(),
+                    &inner,
+                );
+                adapted.forward(task.query_x.clone())
+            };
+            query_gradients(model, logits, task)
         })
     }
 
@@ -247,20 +259,19 @@ where
     )
 }
 
-/// Meta-gradient contribution of one task: the query cross-entropy of `adapted` (a function of
-/// `model`'s parameters when adapted with second order), back-propagated to the ORIGINAL
-/// meta-model `model`. Returns the gradients, the query loss and the query accuracy.
-pub(crate) fn query_gradients<B, P, M>(
+/// Meta-gradient contribution of one task: the query cross-entropy of `logits` (the adapted
+/// model's query logits, a function of `model`'s parameters when adapted with second order),
+/// back-propagated to the ORIGINAL meta-model `model`. Returns the gradients, the query loss
+/// and the query accuracy.
+pub(crate) fn query_gradients<B, P>(
     model: &P,
-    adapted: &M,
+    logits: Tensor<B, 2>,
     task: &Task<B>,
 ) -> (GradientsParams, f64, f64)
 where
     B: AutodiffBackend,
     P: AutodiffModule<B>,
-    M: Backbone<B>,
 {
-    let logits = adapted.forward(task.query_x.clone());
     let acc = accuracy(logits.clone().detach(), task.query_y.clone());
     let loss = cross_entropy(logits, task.query_y.clone());
     let value = scalar(loss.clone().detach());

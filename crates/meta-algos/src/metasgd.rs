@@ -176,7 +176,7 @@ where
                 &model.lrs,
                 ParamGroup::All,
             );
-            query_gradients(model, &adapted, task)
+            query_gradients(model, adapted.forward(task.query_x.clone()), task)
         })
     }
 

@@ -42,7 +42,7 @@
 use burn::backend::Autodiff;
 use burn::module::{AutodiffModule, Module, ModuleMapper, Param, ParamId};
 use burn::optim::GradientsParams;
-use burn::tensor::backend::AutodiffBackend;
+use burn::tensor::backend::{AutodiffBackend, Backend};
 use burn::tensor::{Int, Tensor, TensorPrimitive};
 use serde::{Deserialize, Serialize};
 
@@ -125,7 +125,37 @@ where
     let mask = group_mask(model, cfg.group);
     run_inner_loop(
         model,
-        x,
+        Input::Images(x),
+        y,
+        cfg.steps,
+        cfg.order,
+        &mask,
+        Rates::Scalar(cfg.lr),
+    )
+}
+
+/// ANIL's inner loop on features: [`adapt`] restricted to the head, with the support set given
+/// as `features = model.embed(x)`, computed once by the caller, so that the inner steps run
+/// the head alone. `cfg.group` is ignored (the head is adapted).
+///
+/// Equal to `adapt(model, x, y, cfg)` with [`ParamGroup::Head`] whenever the body does not
+/// depend on the inner step, i.e. unless [`step_dependent`](crate::params::step_dependent)
+/// (MAML++ per-step batch-norm). The meta-gradient reaches the body through `features` (keep
+/// them on `B`'s tape) and, with [`GradOrder::Second`], through the inner gradient as well.
+pub fn adapt_head<B, M>(
+    model: &M,
+    features: Tensor<B, 2>,
+    y: Tensor<B, 1, Int>,
+    cfg: &InnerLoop,
+) -> M
+where
+    B: AutodiffBackend,
+    M: AdaptableBackbone<B>,
+{
+    let mask = group_mask(model, ParamGroup::Head);
+    run_inner_loop(
+        model,
+        Input::Features(features),
         y,
         cfg.steps,
         cfg.order,
@@ -164,7 +194,7 @@ where
     );
     run_inner_loop(
         model,
-        x,
+        Input::Images(x),
         y,
         steps,
         GradOrder::Second,
@@ -216,9 +246,44 @@ enum Rates<B: AutodiffBackend> {
     PerParam(Vec<TensorPrimitive<B>>),
 }
 
+/// What the inner loop feeds the network: images through the whole backbone, or features that
+/// the body already computed through the head alone.
+enum Input<B: Backend> {
+    Images(Tensor<B, 4>),
+    Features(Tensor<B, 2>),
+}
+
+impl<B: Backend> Input<B> {
+    fn logits<M: Backbone<B>>(&self, model: &M) -> Tensor<B, 2> {
+        match self {
+            Input::Images(x) => model.forward(x.clone()),
+            Input::Features(f) => model.head(f.clone()),
+        }
+    }
+}
+
+impl<B: AutodiffBackend> Input<B> {
+    /// The same input one autodiff level up (still recorded on `B`'s tape).
+    fn lift(&self) -> Input<Autodiff<B>> {
+        match self {
+            Input::Images(x) => Input::Images(Tensor::from_inner(x.clone())),
+            Input::Features(f) => Input::Features(Tensor::from_inner(f.clone())),
+        }
+    }
+
+    /// The same input as a constant of `B`'s tape: a first-order inner step must not
+    /// back-propagate into the graph that the outer backward pass will use.
+    fn detached(&self) -> Input<B> {
+        match self {
+            Input::Images(x) => Input::Images(x.clone()),
+            Input::Features(f) => Input::Features(f.clone().detach()),
+        }
+    }
+}
+
 fn run_inner_loop<B, M>(
     model: &M,
-    x: Tensor<B, 4>,
+    input: Input<B>,
     y: Tensor<B, 1, Int>,
     steps: usize,
     order: GradOrder,
@@ -232,8 +297,8 @@ where
     let mut current = model.fast_copy(0);
     for step in 0..steps {
         let grads = match order {
-            GradOrder::Second => second_order_grads(&current, x.clone(), y.clone(), mask),
-            GradOrder::First => first_order_grads(&current, x.clone(), y.clone(), mask),
+            GradOrder::Second => second_order_grads(&current, &input, y.clone(), mask),
+            GradOrder::First => first_order_grads(&current, &input, y.clone(), mask),
         };
         current = current
             .map(&mut Update {
@@ -250,7 +315,7 @@ where
 /// `B`'s tape.
 fn second_order_grads<B, M>(
     current: &M,
-    x: Tensor<B, 4>,
+    input: &Input<B>,
     y: Tensor<B, 1, Int>,
     mask: &[bool],
 ) -> Vec<Option<TensorPrimitive<B>>>
@@ -259,7 +324,7 @@ where
     M: AdaptableBackbone<B>,
 {
     let lifted = M::Lifted::from_inner(current.clone()).map(&mut SetRequireGrad { mask, index: 0 });
-    let logits = lifted.forward(Tensor::from_inner(x));
+    let logits = input.lift().logits(&lifted);
     let grads = cross_entropy(logits, Tensor::from_inner(y)).backward();
     let mut out = Vec::with_capacity(mask.len());
     for_each_tensor(&lifted, |_, _, t| {
@@ -277,7 +342,7 @@ where
 /// Support gradients taken on a detached copy: constants for the outer tape.
 fn first_order_grads<B, M>(
     current: &M,
-    x: Tensor<B, 4>,
+    input: &Input<B>,
     y: Tensor<B, 1, Int>,
     mask: &[bool],
 ) -> Vec<Option<TensorPrimitive<B>>>
@@ -286,7 +351,7 @@ where
     M: Backbone<B>,
 {
     let detached = current.clone().map(&mut SetRequireGrad { mask, index: 0 });
-    let grads = cross_entropy(detached.forward(x), y).backward();
+    let grads = cross_entropy(input.detached().logits(&detached), y).backward();
     let mut out = Vec::with_capacity(mask.len());
     for_each_tensor(&detached, |_, _, t| {
         let g = match (mask[out.len()], t) {

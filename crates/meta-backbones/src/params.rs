@@ -4,7 +4,7 @@
 use burn::module::{AutodiffModule, Module, ModuleVisitor, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{Tensor, TensorPrimitive};
+use burn::tensor::{Tensor, TensorMetadata, TensorPrimitive};
 
 use crate::backbone::{Backbone, ParamRole};
 
@@ -46,6 +46,18 @@ pub fn param_roles<B: Backend, M: Backbone<B>>(model: &M) -> Vec<(ParamId, Param
     let mut out = Vec::new();
     for_each_tensor(model, |path, id, _| out.push((id, M::param_role(path))));
     out
+}
+
+/// Whether `model`'s forward pass depends on the inner step it is copied for
+/// ([`Backbone::fast_copy`]): true when some `[slots, channels]` state tensor holds more than
+/// one slot (MAML++ per-step batch-norm). Inner loops may cache body features only when this is false.
+pub fn step_dependent<B: Backend, M: Backbone<B>>(model: &M) -> bool {
+    let mut per_step = false;
+    for_each_tensor(model, |path, _, t| {
+        let dims = t.shape().to_vec();
+        per_step |= M::param_role(path) == ParamRole::State && dims.len() == 2 && dims[0] > 1;
+    });
+    per_step
 }
 
 /// Initialises every lazily-initialised parameter of `module` now (DESIGN §10: clones of a

@@ -1057,3 +1057,62 @@ fn backbone_config_serde_tags_validation_and_names() {
     assert!(err.to_string().contains("dropout 1.5"), "{err}");
     assert_eq!(bad.try_init::<B>(&dev()).unwrap_err(), err);
 }
+
+#[test]
+fn head_inner_loop_on_cached_features_equals_the_full_head_inner_loop() {
+    let _g = lock();
+    B::seed(&dev(), 21);
+    for bn in bn_modes() {
+        let m = f64_model(
+            Conv4Config {
+                hidden: 3,
+                image_size: 16,
+                num_classes: 2,
+                bn,
+                ..Default::default()
+            }
+            .init::<B>(&dev()),
+        );
+        let per_step = matches!(bn.mode, BnMode::PerStep { .. });
+        assert_eq!(step_dependent(&m), per_step, "{:?}", bn.mode);
+        if per_step {
+            continue; // features differ per inner step: callers must not cache them
+        }
+        let (sx, sy) = task([1, 16, 16], 2, DType::F64);
+        let (qx, qy) = task([1, 16, 16], 3, DType::F64);
+        let dir = direction(&m);
+        for (steps, order) in [
+            (1, GradOrder::Second),
+            (3, GradOrder::Second),
+            (3, GradOrder::First),
+        ] {
+            let cfg = InnerLoop {
+                steps,
+                lr: 0.5,
+                order,
+                group: ParamGroup::Head,
+            };
+            let full = adapt(&m, sx.clone(), sy.clone(), &cfg);
+            let full_loss = cross_entropy(full.forward(qx.clone()), qy.clone());
+            let support = m.fast_copy(0).embed(sx.clone());
+            let cached = adapt_head(&m, support, sy.clone(), &cfg);
+            let cached_loss = cross_entropy(cached.forward(qx.clone()), qy.clone());
+            let (l_full, l_cached) = (scalar(full_loss.clone()), scalar(cached_loss.clone()));
+            let g_full = GradientsParams::from_grads(full_loss.backward(), &m);
+            let g_cached = GradientsParams::from_grads(cached_loss.backward(), &m);
+            let (d_full, d_cached) = (
+                directional(&m, &g_full, &dir),
+                directional(&m, &g_cached, &dir),
+            );
+            let tag = format!("{:?}, {steps} steps, {order:?}", bn.mode);
+            println!(
+                "{tag}: loss {l_full:.12e} / {l_cached:.12e}, ⟨g, v⟩ {d_full:.12e} / {d_cached:.12e}"
+            );
+            assert!(rel(l_full, l_cached) < 1e-12, "{tag}: losses differ");
+            assert!(
+                rel(d_full, d_cached) < 1e-10,
+                "{tag}: meta-gradients differ: {d_full} vs {d_cached}"
+            );
+        }
+    }
+}
