@@ -15,16 +15,23 @@ pub const BACKENDS: &[(&str, &str)] = &[
     ("cuda", "cuda"),
 ];
 
+/// The backends compiled into this binary.
+const COMPILED: &[&str] = &[
+    #[cfg(feature = "flex")]
+    "flex",
+    #[cfg(feature = "ndarray")]
+    "ndarray",
+    #[cfg(feature = "wgpu")]
+    "wgpu",
+    #[cfg(feature = "tch")]
+    "tch",
+    #[cfg(feature = "cuda")]
+    "cuda",
+];
+
 /// Whether `name`'s backend is compiled into this binary.
 pub fn is_compiled(name: &str) -> bool {
-    match name {
-        "flex" => cfg!(feature = "flex"),
-        "ndarray" => cfg!(feature = "ndarray"),
-        "wgpu" => cfg!(feature = "wgpu"),
-        "tch" => cfg!(feature = "tch"),
-        "cuda" => cfg!(feature = "cuda"),
-        _ => false,
-    }
+    COMPILED.contains(&name)
 }
 
 /// Errors unless `name` is a compiled-in backend; the message names the cargo feature to enable.
