@@ -31,6 +31,9 @@ pub enum AlgoError {
     /// An episode source does not fit what the run needs.
     #[error("episode source: {0}")]
     Episodes(String),
+    /// The backend reported a failed execution (e.g. a lost GPU device) when synced.
+    #[error("backend execution failed: {0}")]
+    Backend(String),
     /// Reading or writing a checkpoint failed at the file-system level.
     #[error("checkpoint {path}: {source}")]
     Io {

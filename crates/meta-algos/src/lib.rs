@@ -81,8 +81,8 @@ pub use metanet::{MetaNet, MetaNetConfig, MetaNetModel};
 pub use metanet_eb::{MetaNetEb, MetaNetEbConfig, MetaNetEbModel};
 pub use protonet::{ProtoNet, ProtoNetConfig};
 pub use trainer::{
-    GradClip, IterationMetrics, LrSchedule, OuterOptimizer, TrainSummary, Trainer, TrainerConfig,
-    Validation,
+    GradClip, IterationMetrics, LrSchedule, OuterOptimizer, StepTiming, TrainSummary, Trainer,
+    TrainerConfig, Validation,
 };
 // MAML family (maml.rs … metasgd.rs).
 pub use anil::{Anil, AnilConfig};

@@ -212,6 +212,15 @@ pub struct IterationMetrics {
     pub validation: Option<Validation>,
 }
 
+/// Where the time of one [`Trainer::step_tasks_timed`] went, in seconds.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct StepTiming {
+    /// The learner's meta-gradients of the meta-batch (inner loops, query losses, backward).
+    pub meta_grad_s: f64,
+    /// Finiteness checks, gradient norm and clipping, and the outer optimizer step.
+    pub outer_s: f64,
+}
+
 /// What a finished [`Trainer::run`] reports.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TrainSummary {
@@ -502,10 +511,34 @@ impl<B: AutodiffBackend, L: MetaLearner<B>> Trainer<B, L> {
     /// One meta-iteration on `tasks` (no validation). On a non-finite loss or gradient returns a
     /// typed error naming the iteration and leaves the model, optimizer and iteration unchanged.
     pub fn step_tasks(&mut self, tasks: &[Task<B>]) -> Result<IterationMetrics> {
+        self.step(tasks, false).map(|(metrics, _)| metrics)
+    }
+
+    /// [`Trainer::step_tasks`] with its two phases timed for benchmarks: the device is synced
+    /// before the iteration and after each phase, so the clocks measure finished work on
+    /// asynchronous (GPU) backends too. The extra syncs cost a little; training uses
+    /// `step_tasks`.
+    pub fn step_tasks_timed(
+        &mut self,
+        tasks: &[Task<B>],
+    ) -> Result<(IterationMetrics, StepTiming)> {
+        self.step(tasks, true)
+    }
+
+    fn step(&mut self, tasks: &[Task<B>], sync: bool) -> Result<(IterationMetrics, StepTiming)> {
+        let barrier = |device: &B::Device| -> Result<()> {
+            if sync {
+                B::sync(device).map_err(|e| AlgoError::Backend(e.to_string()))?;
+            }
+            Ok(())
+        };
+        barrier(&self.device)?;
         let start = Instant::now();
         let it = self.iteration;
         B::seed(&self.device, iteration_seed(self.config.seed, it));
         let (mut grads, stats) = self.learner.meta_gradients(&self.model, tasks);
+        barrier(&self.device)?;
+        let meta_grad_s = start.elapsed().as_secs_f64();
         if !stats.loss.is_finite() {
             return Err(AlgoError::NonFiniteLoss {
                 iteration: it,
@@ -524,17 +557,24 @@ impl<B: AutodiffBackend, L: MetaLearner<B>> Trainer<B, L> {
         }
         let lr = self.config.lr_at(it);
         self.model = self.optim.step(lr, self.model.clone(), grads);
+        barrier(&self.device)?;
+        let seconds = start.elapsed().as_secs_f64();
         self.iteration += 1;
-        Ok(IterationMetrics {
+        let metrics = IterationMetrics {
             iteration: it,
             loss: stats.loss,
             accuracy: stats.accuracy,
             lr,
             grad_norm,
             clipped,
-            seconds: start.elapsed().as_secs_f64(),
+            seconds,
             validation: None,
-        })
+        };
+        let timing = StepTiming {
+            meta_grad_s,
+            outer_s: seconds - meta_grad_s,
+        };
+        Ok((metrics, timing))
     }
 
     /// One meta-iteration on host episodes (converted to tensors on the trainer's device).
@@ -748,6 +788,27 @@ mod tests {
             ..TrainerConfig::default()
         };
         assert!(c.check().is_err());
+    }
+
+    #[test]
+    fn timed_step_updates_like_step_tasks_and_splits_its_time() {
+        let source = Synthetic { seed: 3 };
+        let tasks: Vec<Task<TB>> = (0..2).map(|i| source.episode(i).to_task(&dev())).collect();
+        let learner = || ProtoNet::new(tiny_factory(8), ProtoNetConfig::default());
+        let mut plain = Trainer::new(learner(), quiet(4), &dev()).expect("trainer");
+        let mut timed = Trainer::new(learner(), quiet(4), &dev()).expect("trainer");
+        let m = plain.step_tasks(&tasks).expect("step");
+        let (mt, t) = timed.step_tasks_timed(&tasks).expect("timed step");
+        assert_eq!((m.loss, m.grad_norm), (mt.loss, mt.grad_norm));
+        assert_eq!(
+            param_values::<TB, _>(plain.model()),
+            param_values::<TB, _>(timed.model())
+        );
+        assert!(t.meta_grad_s > 0.0 && t.outer_s >= 0.0, "{t:?}");
+        assert!(
+            (t.meta_grad_s + t.outer_s - mt.seconds).abs() < 1e-9,
+            "{t:?} {mt:?}"
+        );
     }
 
     /// ProtoNet that reports a NaN loss from its `nan_from`-th call on.

@@ -23,6 +23,8 @@ pub enum Command {
     Eval(EvalArgs),
     /// Adapt a checkpoint to a support folder and label the images of a query folder.
     Predict(PredictArgs),
+    /// Measure meta-iterations per backend, algorithm and workload: tasks/s, time split, memory.
+    Bench(BenchArgs),
     /// Download or inspect data sets.
     Data(DataArgs),
 }
@@ -101,6 +103,54 @@ pub struct PredictArgs {
     /// Backend; default: the run's.
     #[arg(long)]
     pub backend: Option<String>,
+}
+
+/// `metalearn bench`.
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Backends to measure, comma-separated (default: every backend compiled into this binary).
+    #[arg(long, value_name = "LIST", value_delimiter = ',')]
+    pub backend: Vec<String>,
+    /// Algorithms, comma-separated (any `train --algo` value).
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        default_value = "maml,fomaml,anil,reptile,protonet,metanet-eb"
+    )]
+    pub algo: Vec<String>,
+    /// Workloads, comma-separated: omniglot-5w1s, miniimagenet-5w5s, protonet-episode (the last
+    /// runs ProtoNet only, whatever `--algo` says).
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        default_value = "omniglot-5w1s,miniimagenet-5w5s,protonet-episode"
+    )]
+    pub workload: Vec<String>,
+    /// Untimed meta-iterations before the timed ones (shader compilation, autotuning, caches).
+    #[arg(long, default_value_t = 1)]
+    pub warmup: usize,
+    /// Timed meta-iterations per configuration (at least 1).
+    #[arg(long, default_value_t = 5)]
+    pub iters: usize,
+    /// Tasks per meta-iteration for every workload (default: each workload's own), for quick runs.
+    #[arg(long)]
+    pub meta_batch: Option<usize>,
+    /// Data directory: when Omniglot is there, the Omniglot workloads draw real training episodes
+    /// (so the data time is real); otherwise every workload uses random pixels.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Where to write `bench.json`, `bench.png` and `bench.svg`.
+    #[arg(long, default_value = "bench-results")]
+    pub out: PathBuf,
+    /// Seed of initialisation and episodes.
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// A reference `bench.json` (e.g. `bench/pytorch_reference.py`'s output): its results are
+    /// shown beside ours, with our speed relative to it for the same workload and algorithm.
+    #[arg(long, value_name = "FILE.json")]
+    pub reference: Option<PathBuf>,
 }
 
 /// `metalearn data`.

@@ -3,6 +3,7 @@
 mod algos;
 mod args;
 mod backend;
+mod bench;
 mod config;
 mod data;
 mod eval;
@@ -36,6 +37,7 @@ fn run(cli: args::Cli) -> anyhow::Result<()> {
         args::Command::Train(args) => train::run(*args),
         args::Command::Eval(args) => eval::run(args),
         args::Command::Predict(args) => predict::run(args),
+        args::Command::Bench(args) => bench::run(args),
         args::Command::Data(args) => data::run(args.command),
     }
 }
