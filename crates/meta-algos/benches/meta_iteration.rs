@@ -3,8 +3,9 @@
 //! 15 queries per class (80 images per task), 1 inner step for the MAML family.
 //!
 //! Pixels are random: the cost of an iteration does not depend on their values, and the bench
-//! then needs no data set. Backends: `flex` always; `ndarray` too with `BENCH_NDARRAY=1` (it is
-//! much slower). `BENCH_META_BATCH=<n>` shrinks the meta-batch for quick runs.
+//! then needs no data set. Backends: `BENCH_BACKENDS=flex,ndarray,tch` (default `flex`; `tch`
+//! needs this crate's `tch` feature and libtorch, and runs on the CPU). `BENCH_META_BATCH=<n>`
+//! shrinks the meta-batch for quick runs.
 //!
 //! Adding an algorithm: write a `fn my_algo<B: AutodiffBackend>() -> impl MetaLearner<B>` and
 //! one `bench_learner(group, "my_algo", my_algo::<B>(), &tasks)` line in `bench_backend`.
@@ -15,7 +16,7 @@ use burn::backend::{Autodiff, Flex, NdArray};
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Distribution, Int, Tensor, TensorData};
 use criterion::{
-    BenchmarkGroup, Criterion, criterion_group, criterion_main, measurement::WallTime,
+    BenchmarkGroup, Criterion, SamplingMode, criterion_group, criterion_main, measurement::WallTime,
 };
 use meta_algos::{
     MatchingNet, MatchingNetConfig, MetaLearner, MetaNet, MetaNetConfig, MetaNetEb,
@@ -90,8 +91,11 @@ fn bench_backend<B: AutodiffBackend>(c: &mut Criterion, backend: &str) {
     let device = B::Device::default();
     let tasks = tasks::<B>(&device);
     let mut group = c.benchmark_group(format!("meta_iteration/{backend}/mb{}", tasks.len()));
+    // One iteration takes seconds: flat sampling runs each of the 10 samples once instead of
+    // criterion's linear 1, 2, …, 10 iterations (55 in all).
     group
         .sample_size(10)
+        .sampling_mode(SamplingMode::Flat)
         .warm_up_time(Duration::from_millis(1))
         .measurement_time(Duration::from_secs(20));
     let conv4 = Conv4Config::default(); // 64 filters, max-pool, 28×28, 5-way head
@@ -155,10 +159,28 @@ fn bench_backend<B: AutodiffBackend>(c: &mut Criterion, backend: &str) {
     group.finish();
 }
 
+/// The backends `BENCH_BACKENDS` names (default `flex`).
+fn backends() -> Vec<String> {
+    std::env::var("BENCH_BACKENDS")
+        .unwrap_or_else(|_| "flex".into())
+        .split(',')
+        .map(|b| b.trim().to_string())
+        .filter(|b| !b.is_empty())
+        .collect()
+}
+
 fn meta_iteration(c: &mut Criterion) {
-    bench_backend::<Autodiff<Flex>>(c, "flex");
-    if std::env::var("BENCH_NDARRAY").is_ok_and(|v| v == "1") {
-        bench_backend::<Autodiff<NdArray>>(c, "ndarray");
+    for backend in backends() {
+        match backend.as_str() {
+            "flex" => bench_backend::<Autodiff<Flex>>(c, "flex"),
+            "ndarray" => bench_backend::<Autodiff<NdArray>>(c, "ndarray"),
+            #[cfg(feature = "tch")]
+            "tch" => bench_backend::<Autodiff<burn::backend::LibTorch>>(c, "tch"),
+            other => eprintln!(
+                "BENCH_BACKENDS: unknown or not compiled-in backend `{other}` (flex, ndarray; \
+                 tch with `--features tch`), skipped"
+            ),
+        }
     }
 }
 

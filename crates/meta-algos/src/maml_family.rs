@@ -208,26 +208,6 @@ pub(crate) fn accumulate<B: AutodiffBackend, M: AutodiffModule<B>>(
     model.visit(&mut Sum { acc, new: &mut new });
 }
 
-/// Multiplies every gradient of `model`'s parameters in `grads` by `factor`.
-pub(crate) fn scale<B: AutodiffBackend, M: AutodiffModule<B>>(
-    grads: &mut GradientsParams,
-    factor: f64,
-    model: &M,
-) {
-    struct Scale<'a> {
-        grads: &'a mut GradientsParams,
-        factor: f64,
-    }
-    impl<B: AutodiffBackend> ModuleVisitor<B> for Scale<'_> {
-        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<B, D>>) {
-            if let Some(g) = self.grads.remove::<B::InnerBackend, D>(param.id) {
-                self.grads.register(param.id, g.mul_scalar(self.factor));
-            }
-        }
-    }
-    model.visit(&mut Scale { grads, factor });
-}
-
 /// Averages per-task gradients: runs `task_grads` for each of `n` tasks, each returning the
 /// gradients of its own loss and its (loss, accuracy), and returns the mean gradient and stats.
 pub(crate) fn mean_over_tasks<B, M, F>(
@@ -249,7 +229,7 @@ where
         accuracy += a;
     }
     let denom = n.max(1) as f64;
-    scale::<B, M>(&mut acc, 1.0 / denom, model);
+    crate::trainer::scale_grads::<B, M>(model, &mut acc, 1.0 / denom);
     (
         acc,
         crate::StepStats {

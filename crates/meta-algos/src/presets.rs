@@ -1,8 +1,8 @@
 //! Named hyper-parameter presets that carry the papers' settings.
 //!
 //! A preset is plain data: the CLI (`--preset NAME`) and `cargo xtask reproduce NAME` map it onto
-//! an algorithm config, an episode spec and a trainer config. The table is deliberately flat so
-//! that a new algorithm adds rows, not types.
+//! an algorithm config, an episode spec and a trainer config. Rows are built by one constructor
+//! per algorithm family, so a new algorithm adds rows, not types.
 //!
 //! Conventions shared by every row:
 //! - `queries_*` are query images *per class*.
@@ -85,320 +85,257 @@ const PROTONET_NOTE: &str = "Paper: 60-way training episodes with 5 queries, lr 
 const MAML_NOTE: &str = "Paper: 1 query per class during training, strided convs without \
      max-pool for Omniglot, 3 test steps; we use 15 queries, max-pool Conv4-64 and 10 test steps \
      (issue 4).";
+const FOMAML_NOTE: &str =
+    "First-order approximation, MAML paper sec. 5.2. Same deviations as maml-*.";
+const MATCHINGNET_PAPER: &str = "Vinyals et al. 2016 (Matching Networks), NeurIPS, sec. 4.1";
+const MATCHINGNET_NOTE: &str =
+    "Cosine attention without full-context embeddings; inner-loop fields unused.";
+const METANET_NOTE: &str = "Example-level fast weights on the output layer only (see metanet.rs); \
+     gradient clipping 1.0; inner-loop fields unused.";
+const METANET_EB_NOTE: &str = "Embedding-based variant: W_c = mean(U h + e), logits (V h_q)·W_c; \
+     clipping 1.0; inner-loop fields unused.";
 
-/// Every preset, in a stable order.
+/// An Omniglot N-way 1-shot row with MAML's settings (Finn et al. 2017, app. A.1): 5-way takes
+/// one inner step of rate 0.4 and meta-batch 32, 20-way five steps of rate 0.1 and meta-batch 16;
+/// 10 test steps, Adam 1e-3, 60,000 iterations, 15 queries per class, Conv4-64.
+const fn maml_row(
+    name: &'static str,
+    algo: &'static str,
+    ways: usize,
+    reference: &'static str,
+    note: &'static str,
+) -> Preset {
+    let twenty = ways >= 20;
+    Preset {
+        name: s(name),
+        algo: s(algo),
+        dataset: s("omniglot"),
+        ways,
+        shots: 1,
+        queries_train: 15,
+        queries_test: 15,
+        inner_steps_train: if twenty { 5 } else { 1 },
+        inner_steps_test: 10,
+        inner_lr: if twenty { 0.1 } else { 0.4 },
+        meta_lr: 1e-3,
+        meta_batch: if twenty { 16 } else { 32 },
+        iterations: 60_000,
+        backbone: s("conv4"),
+        reference: s(reference),
+        note: s(note),
+    }
+}
+
+/// Meta-SGD: MAML's row with one inner step at train and test time and initial rates 0.1.
+const fn metasgd_row(name: &'static str, ways: usize, note: &'static str) -> Preset {
+    let mut row = maml_row(name, "metasgd", ways, METASGD_PAPER, note);
+    row.inner_steps_train = 1;
+    row.inner_steps_test = 1;
+    row.inner_lr = 0.1;
+    row
+}
+
+/// Reptile's transductive Omniglot row (Nichol et al. 2018, app. A): 9 queries + 1 shot as the
+/// paper's 10 train shots, meta-batch 5, 50 test steps, ε annealed from 1.
+const fn reptile_row(
+    name: &'static str,
+    ways: usize,
+    inner_steps_train: usize,
+    inner_lr: f64,
+    iterations: usize,
+    note: &'static str,
+) -> Preset {
+    Preset {
+        name: s(name),
+        algo: s("reptile"),
+        dataset: s("omniglot"),
+        ways,
+        shots: 1,
+        queries_train: 9,
+        queries_test: 15,
+        inner_steps_train,
+        inner_steps_test: 50,
+        inner_lr,
+        meta_lr: 1.0,
+        meta_batch: 5,
+        iterations,
+        backbone: s("conv4"),
+        reference: s(REPTILE_PAPER),
+        note: s(note),
+    }
+}
+
+/// A metric or Meta Networks row: no inner loop (its fields are unused), Adam 1e-3, 20,000
+/// iterations, 15 queries per class, Conv4-64.
+const fn metric_row(
+    name: &'static str,
+    algo: &'static str,
+    ways: usize,
+    meta_batch: usize,
+    reference: &'static str,
+    note: &'static str,
+) -> Preset {
+    Preset {
+        name: s(name),
+        algo: s(algo),
+        dataset: s("omniglot"),
+        ways,
+        shots: 1,
+        queries_train: 15,
+        queries_test: 15,
+        inner_steps_train: 1,
+        inner_steps_test: 1,
+        inner_lr: 0.4,
+        meta_lr: 1e-3,
+        meta_batch,
+        iterations: 20_000,
+        backbone: s("conv4"),
+        reference: s(reference),
+        note: s(note),
+    }
+}
+
+/// Every preset, in a stable order: each algorithm on Omniglot 5-way and 20-way 1-shot.
 pub const PRESETS: &[Preset] = &[
     // --- MAML: exact second-order meta-gradient.
-    Preset {
-        name: s("maml-omniglot-5w1s"),
-        algo: s("maml"),
-        dataset: s("omniglot"),
-        ways: 5,
-        shots: 1,
-        queries_train: 15,
-        queries_test: 15,
-        inner_steps_train: 1,
-        inner_steps_test: 10,
-        inner_lr: 0.4,
-        meta_lr: 1e-3,
-        meta_batch: 32,
-        iterations: 60_000,
-        backbone: s("conv4"),
-        reference: s(MAML_PAPER),
-        note: s(MAML_NOTE),
-    },
-    Preset {
-        name: s("maml-omniglot-20w1s"),
-        algo: s("maml"),
-        dataset: s("omniglot"),
-        ways: 20,
-        shots: 1,
-        queries_train: 15,
-        queries_test: 15,
-        inner_steps_train: 5,
-        inner_steps_test: 10,
-        inner_lr: 0.1,
-        meta_lr: 1e-3,
-        meta_batch: 16,
-        iterations: 60_000,
-        backbone: s("conv4"),
-        reference: s(MAML_PAPER),
-        note: s(MAML_NOTE),
-    },
+    maml_row("maml-omniglot-5w1s", "maml", 5, MAML_PAPER, MAML_NOTE),
+    maml_row("maml-omniglot-20w1s", "maml", 20, MAML_PAPER, MAML_NOTE),
     // --- First-order MAML: same settings, second-order terms dropped.
-    Preset {
-        name: s("fomaml-omniglot-5w1s"),
-        algo: s("fomaml"),
-        dataset: s("omniglot"),
-        ways: 5,
-        shots: 1,
-        queries_train: 15,
-        queries_test: 15,
-        inner_steps_train: 1,
-        inner_steps_test: 10,
-        inner_lr: 0.4,
-        meta_lr: 1e-3,
-        meta_batch: 32,
-        iterations: 60_000,
-        backbone: s("conv4"),
-        reference: s(MAML_PAPER),
-        note: s("First-order approximation, MAML paper sec. 5.2. Same deviations as maml-*."),
-    },
-    Preset {
-        name: s("fomaml-omniglot-20w1s"),
-        algo: s("fomaml"),
-        dataset: s("omniglot"),
-        ways: 20,
-        shots: 1,
-        queries_train: 15,
-        queries_test: 15,
-        inner_steps_train: 5,
-        inner_steps_test: 10,
-        inner_lr: 0.1,
-        meta_lr: 1e-3,
-        meta_batch: 16,
-        iterations: 60_000,
-        backbone: s("conv4"),
-        reference: s(MAML_PAPER),
-        note: s("First-order approximation, MAML paper sec. 5.2. Same deviations as maml-*."),
-    },
+    maml_row("fomaml-omniglot-5w1s", "fomaml", 5, MAML_PAPER, FOMAML_NOTE),
+    maml_row(
+        "fomaml-omniglot-20w1s",
+        "fomaml",
+        20,
+        MAML_PAPER,
+        FOMAML_NOTE,
+    ),
     // --- ANIL: inner loop on the head only.
-    Preset {
-        name: s("anil-omniglot-5w1s"),
-        algo: s("anil"),
-        dataset: s("omniglot"),
-        ways: 5,
-        shots: 1,
-        queries_train: 15,
-        queries_test: 15,
-        inner_steps_train: 1,
-        inner_steps_test: 10,
-        inner_lr: 0.4,
-        meta_lr: 1e-3,
-        meta_batch: 32,
-        iterations: 60_000,
-        backbone: s("conv4"),
-        reference: s(ANIL_PAPER),
-        note: s("ANIL reuses MAML's hyper-parameters; the paper reports 20-way only (96.2%)."),
-    },
-    Preset {
-        name: s("anil-omniglot-20w1s"),
-        algo: s("anil"),
-        dataset: s("omniglot"),
-        ways: 20,
-        shots: 1,
-        queries_train: 15,
-        queries_test: 15,
-        inner_steps_train: 5,
-        inner_steps_test: 10,
-        inner_lr: 0.1,
-        meta_lr: 1e-3,
-        meta_batch: 16,
-        iterations: 60_000,
-        backbone: s("conv4"),
-        reference: s(ANIL_PAPER),
-        note: s("Published: 96.2% (Raghu et al. 2020, Table 2)."),
-    },
+    maml_row(
+        "anil-omniglot-5w1s",
+        "anil",
+        5,
+        ANIL_PAPER,
+        "ANIL reuses MAML's hyper-parameters; the paper reports 20-way only (96.2%).",
+    ),
+    maml_row(
+        "anil-omniglot-20w1s",
+        "anil",
+        20,
+        ANIL_PAPER,
+        "Published: 96.2% (Raghu et al. 2020, Table 2).",
+    ),
     // --- BOIL: inner loop on the body only, head frozen.
-    Preset {
-        name: s("boil-omniglot-5w1s"),
-        algo: s("boil"),
-        dataset: s("omniglot"),
-        ways: 5,
-        shots: 1,
-        queries_train: 15,
-        queries_test: 15,
-        inner_steps_train: 1,
-        inner_steps_test: 10,
-        inner_lr: 0.4,
-        meta_lr: 1e-3,
-        meta_batch: 32,
-        iterations: 60_000,
-        backbone: s("conv4"),
-        reference: s(BOIL_PAPER),
-        note: s("BOIL's paper tunes on miniImageNet (inner lr 0.5); Omniglot values are MAML's."),
-    },
+    maml_row(
+        "boil-omniglot-5w1s",
+        "boil",
+        5,
+        BOIL_PAPER,
+        "BOIL's paper tunes on miniImageNet (inner lr 0.5); Omniglot values are MAML's.",
+    ),
+    maml_row(
+        "boil-omniglot-20w1s",
+        "boil",
+        20,
+        BOIL_PAPER,
+        "BOIL's paper reports no Omniglot figures; values are MAML's 20-way ones.",
+    ),
     // --- Reptile: k inner Adam steps, outer step ε annealed 1 → 0.
-    Preset {
-        name: s("reptile-omniglot-5w1s"),
-        algo: s("reptile"),
-        dataset: s("omniglot"),
-        ways: 5,
-        shots: 1,
-        queries_train: 9,
-        queries_test: 15,
-        inner_steps_train: 5,
-        inner_steps_test: 50,
-        inner_lr: 1e-3,
-        meta_lr: 1.0,
-        meta_batch: 5,
-        iterations: 100_000,
-        backbone: s("conv4"),
-        reference: s(REPTILE_PAPER),
-        note: s(
-            "Inner Adam (beta1 = 0), inner batch 10, meta-train on support and query together \
-             (1 + 9 = the paper's 10 train shots); epsilon annealed linearly from 1 to 0. \
-             Published 97.68% (transductive).",
-        ),
-    },
-    Preset {
-        name: s("reptile-omniglot-20w1s"),
-        algo: s("reptile"),
-        dataset: s("omniglot"),
-        ways: 20,
-        shots: 1,
-        queries_train: 9,
-        queries_test: 15,
-        inner_steps_train: 10,
-        inner_steps_test: 50,
-        inner_lr: 5e-4,
-        meta_lr: 1.0,
-        meta_batch: 5,
-        iterations: 200_000,
-        backbone: s("conv4"),
-        reference: s(REPTILE_PAPER),
-        note: s(
-            "Inner Adam (beta1 = 0), inner batch 20, support and query together as 10 train \
-             shots; epsilon annealed linearly from 1 to 0. Published 89.43% (transductive).",
-        ),
-    },
+    reptile_row(
+        "reptile-omniglot-5w1s",
+        5,
+        5,
+        1e-3,
+        100_000,
+        "Inner Adam (beta1 = 0), inner batch 10, meta-train on support and query together \
+         (1 + 9 = the paper's 10 train shots); epsilon annealed linearly from 1 to 0. \
+         Published 97.68% (transductive).",
+    ),
+    reptile_row(
+        "reptile-omniglot-20w1s",
+        20,
+        10,
+        5e-4,
+        200_000,
+        "Inner Adam (beta1 = 0), inner batch 20, support and query together as 10 train \
+         shots; epsilon annealed linearly from 1 to 0. Published 89.43% (transductive).",
+    ),
     // --- Meta-SGD: per-parameter learned inner rates.
-    Preset {
-        name: s("metasgd-omniglot-5w1s"),
-        algo: s("metasgd"),
-        dataset: s("omniglot"),
-        ways: 5,
-        shots: 1,
-        queries_train: 15,
-        queries_test: 15,
-        inner_steps_train: 1,
-        inner_steps_test: 1,
-        inner_lr: 0.1,
-        meta_lr: 1e-3,
-        meta_batch: 32,
-        iterations: 60_000,
-        backbone: s("conv4"),
-        reference: s(METASGD_PAPER),
-        note: s(
-            "Learned rates initialised uniformly in [0.005, 0.1]; one inner step at train and \
-             test time as in the paper. Published 99.53% (5w1s), 95.93% (20w1s).",
-        ),
-    },
-    Preset {
-        name: s("metasgd-omniglot-20w1s"),
-        algo: s("metasgd"),
-        dataset: s("omniglot"),
-        ways: 20,
-        shots: 1,
-        queries_train: 15,
-        queries_test: 15,
-        inner_steps_train: 1,
-        inner_steps_test: 1,
-        inner_lr: 0.1,
-        meta_lr: 1e-3,
-        meta_batch: 16,
-        iterations: 60_000,
-        backbone: s("conv4"),
-        reference: s(METASGD_PAPER),
-        note: s("Learned rates initialised uniformly in [0.005, 0.1]; one inner step."),
-    },
-    // --- Metric-based and Meta Networks (no inner loop: the inner-loop fields are unused).
-    Preset {
-        name: s("protonet-omniglot-5w1s"),
-        algo: s("protonet"),
-        dataset: s("omniglot"),
-        ways: 5,
-        shots: 1,
-        queries_train: 15,
-        queries_test: 15,
-        inner_steps_train: 1,
-        inner_steps_test: 1,
-        inner_lr: 0.4,
-        meta_lr: 1e-3,
-        meta_batch: 1,
-        iterations: 20_000,
-        backbone: s("conv4"),
-        reference: s(PROTONET_PAPER),
-        note: s(PROTONET_NOTE),
-    },
-    Preset {
-        name: s("protonet-omniglot-20w1s"),
-        algo: s("protonet"),
-        dataset: s("omniglot"),
-        ways: 20,
-        shots: 1,
-        queries_train: 15,
-        queries_test: 15,
-        inner_steps_train: 1,
-        inner_steps_test: 1,
-        inner_lr: 0.4,
-        meta_lr: 1e-3,
-        meta_batch: 1,
-        iterations: 20_000,
-        backbone: s("conv4"),
-        reference: s(PROTONET_PAPER),
-        note: s(PROTONET_NOTE),
-    },
-    Preset {
-        name: s("matchingnet-omniglot-5w1s"),
-        algo: s("matchingnet"),
-        dataset: s("omniglot"),
-        ways: 5,
-        shots: 1,
-        queries_train: 15,
-        queries_test: 15,
-        inner_steps_train: 1,
-        inner_steps_test: 1,
-        inner_lr: 0.4,
-        meta_lr: 1e-3,
-        meta_batch: 1,
-        iterations: 20_000,
-        backbone: s("conv4"),
-        reference: s("Vinyals et al. 2016 (Matching Networks), NeurIPS, sec. 4.1"),
-        note: s("Cosine attention without full-context embeddings; inner-loop fields unused."),
-    },
-    Preset {
-        name: s("metanet-omniglot-5w1s"),
-        algo: s("metanet"),
-        dataset: s("omniglot"),
-        ways: 5,
-        shots: 1,
-        queries_train: 15,
-        queries_test: 15,
-        inner_steps_train: 1,
-        inner_steps_test: 1,
-        inner_lr: 0.4,
-        meta_lr: 1e-3,
-        meta_batch: 4,
-        iterations: 20_000,
-        backbone: s("conv4"),
-        reference: s(METANET_PAPER),
-        note: s(
-            "Example-level fast weights on the output layer only (see metanet.rs); \
-             gradient clipping 1.0; inner-loop fields unused.",
-        ),
-    },
-    Preset {
-        name: s("metanet-eb-omniglot-5w1s"),
-        algo: s("metanet-eb"),
-        dataset: s("omniglot"),
-        ways: 5,
-        shots: 1,
-        queries_train: 15,
-        queries_test: 15,
-        inner_steps_train: 1,
-        inner_steps_test: 1,
-        inner_lr: 0.4,
-        meta_lr: 1e-3,
-        meta_batch: 1,
-        iterations: 20_000,
-        backbone: s("conv4"),
-        reference: s(METANET_PAPER),
-        note: s(
-            "Embedding-based variant: W_c = mean(U h + e), logits (V h_q)·W_c; clipping 1.0; \
-             inner-loop fields unused.",
-        ),
-    },
+    metasgd_row(
+        "metasgd-omniglot-5w1s",
+        5,
+        "Learned rates initialised uniformly in [0.005, 0.1]; one inner step at train and \
+         test time as in the paper. Published 99.53% (5w1s), 95.93% (20w1s).",
+    ),
+    metasgd_row(
+        "metasgd-omniglot-20w1s",
+        20,
+        "Learned rates initialised uniformly in [0.005, 0.1]; one inner step.",
+    ),
+    // --- Metric-based and Meta Networks (no inner loop).
+    metric_row(
+        "protonet-omniglot-5w1s",
+        "protonet",
+        5,
+        1,
+        PROTONET_PAPER,
+        PROTONET_NOTE,
+    ),
+    metric_row(
+        "protonet-omniglot-20w1s",
+        "protonet",
+        20,
+        1,
+        PROTONET_PAPER,
+        PROTONET_NOTE,
+    ),
+    metric_row(
+        "matchingnet-omniglot-5w1s",
+        "matchingnet",
+        5,
+        1,
+        MATCHINGNET_PAPER,
+        MATCHINGNET_NOTE,
+    ),
+    metric_row(
+        "matchingnet-omniglot-20w1s",
+        "matchingnet",
+        20,
+        1,
+        MATCHINGNET_PAPER,
+        MATCHINGNET_NOTE,
+    ),
+    metric_row(
+        "metanet-omniglot-5w1s",
+        "metanet",
+        5,
+        4,
+        METANET_PAPER,
+        METANET_NOTE,
+    ),
+    metric_row(
+        "metanet-omniglot-20w1s",
+        "metanet",
+        20,
+        4,
+        METANET_PAPER,
+        METANET_NOTE,
+    ),
+    metric_row(
+        "metanet-eb-omniglot-5w1s",
+        "metanet-eb",
+        5,
+        1,
+        METANET_PAPER,
+        METANET_EB_NOTE,
+    ),
+    metric_row(
+        "metanet-eb-omniglot-20w1s",
+        "metanet-eb",
+        20,
+        1,
+        METANET_PAPER,
+        METANET_EB_NOTE,
+    ),
 ];
 
 /// Looks a preset up by name.

@@ -418,3 +418,25 @@ impl Progress {
         self.bar.finish_and_clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_algorithm_has_valid_5_and_20_way_omniglot_presets() {
+        for algo in crate::algos::ALGOS {
+            for ways in [5, 20] {
+                let name = format!("{algo}-omniglot-{ways}w1s");
+                let preset = meta_algos::presets::preset(&name)
+                    .unwrap_or_else(|| panic!("no preset {name}"));
+                let mut config = RunConfig::default();
+                config.apply(&preset_overrides(preset));
+                config
+                    .validate()
+                    .unwrap_or_else(|e| panic!("{name}: {e:#}"));
+                assert_eq!((config.algo.as_str(), config.ways), (*algo, ways), "{name}");
+            }
+        }
+    }
+}

@@ -21,9 +21,9 @@ use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::{Tensor, TensorData};
 use meta_algos::checkpoint::{record_from_bytes, record_to_bytes};
 use meta_algos::{
-    Anil, AnilConfig, Fomaml, FomamlConfig, InnerOptimizer, Maml, MamlConfig, MetaLearner, MetaNet,
-    MetaNetConfig, MetaNetEb, MetaNetEbConfig, OuterOptimizer, ProtoNet, ProtoNetConfig, Reptile,
-    ReptileConfig, Trainer, TrainerConfig,
+    Anil, Fomaml, InnerOptimizer, Maml, MamlConfig, MetaLearner, MetaNet, MetaNetConfig, MetaNetEb,
+    MetaNetEbConfig, OuterOptimizer, ProtoNet, ProtoNetConfig, Reptile, ReptileConfig, Trainer,
+    TrainerConfig,
 };
 use meta_backbones::{
     AnyBackbone, Backbone, BackboneConfig, Conv4Config, FcNetConfig, InnerLoop,
@@ -400,24 +400,12 @@ macro_rules! backend_parity {
 
             #[test]
             fn fomaml_matches_flex() {
-                let c = maml_config();
-                let config = FomamlConfig {
-                    inner_lr: c.inner_lr,
-                    inner_steps_train: c.inner_steps_train,
-                    inner_steps_test: c.inner_steps_test,
-                };
-                learner_parity::<B, _>(NAME, device(), Fomaml::new(conv4(), config));
+                learner_parity::<B, _>(NAME, device(), Fomaml::new(conv4(), maml_config()));
             }
 
             #[test]
             fn anil_matches_flex() {
-                let c = maml_config();
-                let config = AnilConfig {
-                    inner_lr: c.inner_lr,
-                    inner_steps_train: c.inner_steps_train,
-                    inner_steps_test: c.inner_steps_test,
-                };
-                learner_parity::<B, _>(NAME, device(), Anil::new(conv4(), config));
+                learner_parity::<B, _>(NAME, device(), Anil::new(conv4(), maml_config()));
             }
 
             #[test]

@@ -172,25 +172,15 @@ fn align(lines: &[Vec<String>]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::report::tests::row;
     use super::super::report::{Machine, Settings};
     use super::*;
 
-    fn row(backend: &str, tps: Option<f64>) -> Row {
-        Row {
-            backend: backend.into(),
-            workload: "omniglot-5w1s".into(),
-            algo: "maml".into(),
-            meta_batch: 32,
-            tasks_per_sec_median: tps,
-            ..Row::default()
-        }
-    }
-
     #[test]
     fn the_table_aligns_columns_and_lists_failures() {
-        let mut failed = row("ndarray", None);
+        let mut failed = row("ndarray", "ndarray (CPU)", None);
         failed.error = Some("meta-training loss is not finite".into());
-        let mut ok = row("flex", Some(12.345));
+        let mut ok = row("flex", "flex (CPU)", Some(12.345));
         ok.iteration_ms_median = Some(2592.1);
         let report = Report {
             tool: "metalearn",
