@@ -9,7 +9,11 @@ use std::sync::Arc;
 /// Builds a backbone on a device. Metric and Meta-Networks algorithms are generic over one.
 pub trait BackboneFactory<B: AutodiffBackend>: Send + Sync {
     /// The backbone type built.
-    type Net: Backbone<B> + ModuleDisplay + AutodiffModule<B, InnerModule: ModuleDisplay>;
+    /// Its inner-backend copy (`valid()`) is a backbone too: predictors that need no gradients
+    /// run on it, so that test episodes never touch the autodiff graph.
+    type Net: Backbone<B>
+        + ModuleDisplay
+        + AutodiffModule<B, InnerModule: ModuleDisplay + Backbone<B::InnerBackend>>;
 
     /// Builds a freshly initialised backbone on `device`.
     fn build(&self, device: &B::Device) -> Self::Net;
@@ -109,7 +113,9 @@ impl<B: AutodiffBackend, N> FnFactory<B, N> {
 impl<B, N> BackboneFactory<B> for FnFactory<B, N>
 where
     B: AutodiffBackend,
-    N: Backbone<B> + ModuleDisplay + AutodiffModule<B, InnerModule: ModuleDisplay>,
+    N: Backbone<B>
+        + ModuleDisplay
+        + AutodiffModule<B, InnerModule: ModuleDisplay + Backbone<B::InnerBackend>>,
 {
     type Net = N;
 

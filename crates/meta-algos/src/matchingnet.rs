@@ -12,10 +12,10 @@
 //! is a fixed hyper-parameter (1 in the paper).
 //! [`predict`](crate::Predictor::predict) returns `log P(y | x̂)`, which are valid logits.
 
-use burn::module::Module as _;
+use burn::module::AutodiffModule;
 use burn::optim::GradientsParams;
 use burn::tensor::activation::softmax;
-use burn::tensor::{Int, Tensor, backend::AutodiffBackend};
+use burn::tensor::{Int, Tensor, backend::AutodiffBackend, backend::Backend};
 use meta_backbones::Backbone;
 use meta_data::Task;
 use serde::{Deserialize, Serialize};
@@ -74,7 +74,7 @@ impl<F> MatchingNet<F> {
 }
 
 /// Log-probabilities `[Nq, ways]` of queries given support/query embeddings.
-fn log_probs<B: AutodiffBackend>(
+fn log_probs<B: Backend>(
     support: Tensor<B, 2>,
     support_y: Tensor<B, 1, Int>,
     query: Tensor<B, 2>,
@@ -88,26 +88,31 @@ fn log_probs<B: AutodiffBackend>(
 }
 
 /// A support set remembered for attention-based classification; support and queries are
-/// embedded in one batch (as in training).
+/// embedded in one batch (as in training) on the inner backend, like
+/// [`Prototypes`](crate::protonet::Prototypes), so that no autodiff graph is recorded.
 #[derive(Debug, Clone)]
-pub struct MatchingPredictor<B: AutodiffBackend, N> {
-    net: N,
-    support_x: Tensor<B, 4>,
-    support_y: Tensor<B, 1, Int>,
+pub struct MatchingPredictor<B: AutodiffBackend, N: AutodiffModule<B>> {
+    net: N::InnerModule,
+    support_x: Tensor<B::InnerBackend, 4>,
+    support_y: Tensor<B::InnerBackend, 1, Int>,
     ways: usize,
     temperature: f64,
 }
 
-impl<B: AutodiffBackend, N: Backbone<B>> Predictor<B> for MatchingPredictor<B, N> {
+impl<B, N> Predictor<B> for MatchingPredictor<B, N>
+where
+    B: AutodiffBackend,
+    N: AutodiffModule<B, InnerModule: Backbone<B::InnerBackend>>,
+{
     fn predict(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
-        let (support, query) = embed_jointly(&self.net, self.support_x.clone(), x);
-        log_probs(
+        let (support, query) = embed_jointly(&self.net, self.support_x.clone(), x.inner());
+        Tensor::from_inner(log_probs(
             support,
             self.support_y.clone(),
             query,
             self.ways,
             self.temperature,
-        )
+        ))
     }
 }
 
@@ -152,11 +157,9 @@ where
         ways: usize,
     ) -> Self::Adapted {
         MatchingPredictor {
-            // Prediction needs no gradients: untracked parameters keep the autodiff graph from
-            // growing episode after episode (nothing calls backward on it to free it).
-            net: model.clone().no_grad(),
-            support_x,
-            support_y,
+            net: model.valid(),
+            support_x: support_x.inner(),
+            support_y: support_y.inner(),
             ways,
             temperature: self.config.temperature,
         }

@@ -32,7 +32,7 @@
 //! - The meta-learner `m` is a 2-layer MLP shared across output rows; the paper's `m` is an MLP
 //!   over the whole gradient.
 
-use burn::module::{Module, ModuleDisplay, Param};
+use burn::module::{AutodiffModule, Module, ModuleDisplay, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::activation::{relu, softmax};
 use burn::tensor::{Int, Tensor, backend::AutodiffBackend, backend::Backend};
@@ -145,7 +145,7 @@ fn preprocess<B: Backend>(g: Tensor<B, 2>) -> Tensor<B, 2> {
     Tensor::cat(vec![log_part, sign_part], 1)
 }
 
-impl<B: AutodiffBackend, N: Backbone<B>> MetaNetModel<B, N> {
+impl<B: Backend, N: Backbone<B>> MetaNetModel<B, N> {
     /// Slow logits `[n, ways]` (rows of `W` beyond its size are zero).
     fn slow_logits(&self, h: Tensor<B, 2>, ways: usize) -> Tensor<B, 2> {
         let rows = self.b.dims()[0];
@@ -222,25 +222,35 @@ impl<F> MetaNet<F> {
 }
 
 /// A support set with the meta-model; fast weights are generated at prediction time, with the
-/// support and query images embedded in one batch as in training.
+/// support and query images embedded in one batch as in training. The meta-information
+/// gradients are closed-form, so prediction runs on the inner backend (no autodiff graph is
+/// recorded, which kept every test episode's forward pass alive before).
 #[derive(Debug, Clone)]
-pub struct MetaNetPredictor<B: AutodiffBackend, N: Backbone<B> + ModuleDisplay> {
-    model: MetaNetModel<B, N>,
+pub struct MetaNetPredictor<B, N>
+where
+    B: AutodiffBackend,
+    N: AutodiffModule<B, InnerModule: ModuleDisplay>,
+{
+    model: MetaNetModel<B::InnerBackend, N::InnerModule>,
     config: MetaNetConfig,
-    support_x: Tensor<B, 4>,
-    support_y: Tensor<B, 1, Int>,
+    support_x: Tensor<B::InnerBackend, 4>,
+    support_y: Tensor<B::InnerBackend, 1, Int>,
     ways: usize,
 }
 
-impl<B: AutodiffBackend, N: Backbone<B> + ModuleDisplay> Predictor<B> for MetaNetPredictor<B, N> {
+impl<B, N> Predictor<B> for MetaNetPredictor<B, N>
+where
+    B: AutodiffBackend,
+    N: AutodiffModule<B, InnerModule: Backbone<B::InnerBackend> + ModuleDisplay>,
+{
     fn predict(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
-        self.model.logits(
+        Tensor::from_inner(self.model.logits(
             self.support_x.clone(),
             self.support_y.clone(),
-            x,
+            x.inner(),
             self.ways,
             &self.config,
-        )
+        ))
     }
 }
 
@@ -302,10 +312,10 @@ where
         ways: usize,
     ) -> Self::Adapted {
         MetaNetPredictor {
-            model: model.clone(),
+            model: model.valid(),
             config: self.config,
-            support_x,
-            support_y,
+            support_x: support_x.inner(),
+            support_y: support_y.inner(),
             ways,
         }
     }

@@ -8,7 +8,7 @@
 //! global norm of 1.0 by default ([`recommended_grad_clip`](crate::MetaLearner::recommended_grad_clip)).
 //! Support and query images are embedded in one batch.
 
-use burn::module::{Module, ModuleDisplay, Param};
+use burn::module::{AutodiffModule, Module, ModuleDisplay, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::{Distribution, Int, Tensor, backend::AutodiffBackend, backend::Backend};
 use meta_backbones::Backbone;
@@ -85,7 +85,7 @@ pub(crate) fn uniform_matrix<B: Backend>(
     ))
 }
 
-impl<B: AutodiffBackend, N: Backbone<B>> MetaNetEbModel<B, N> {
+impl<B: Backend, N: Backbone<B>> MetaNetEbModel<B, N> {
     /// Per-class fast weights `[ways, hidden]` from support embeddings `[Ns, emb]`.
     fn class_weights(
         &self,
@@ -129,19 +129,33 @@ impl<F> MetaNetEb<F> {
     }
 }
 
-/// A support set remembered for classification by the embedding-based Meta Network.
+/// A support set remembered for classification by the embedding-based Meta Network; predicts
+/// on the inner backend, like [`Prototypes`](crate::protonet::Prototypes), so that no autodiff graph is
+/// recorded.
 #[derive(Debug, Clone)]
-pub struct MetaNetEbPredictor<B: AutodiffBackend, N: Backbone<B> + ModuleDisplay> {
-    model: MetaNetEbModel<B, N>,
-    support_x: Tensor<B, 4>,
-    support_y: Tensor<B, 1, Int>,
+pub struct MetaNetEbPredictor<B, N>
+where
+    B: AutodiffBackend,
+    N: AutodiffModule<B, InnerModule: ModuleDisplay>,
+{
+    model: MetaNetEbModel<B::InnerBackend, N::InnerModule>,
+    support_x: Tensor<B::InnerBackend, 4>,
+    support_y: Tensor<B::InnerBackend, 1, Int>,
     ways: usize,
 }
 
-impl<B: AutodiffBackend, N: Backbone<B> + ModuleDisplay> Predictor<B> for MetaNetEbPredictor<B, N> {
+impl<B, N> Predictor<B> for MetaNetEbPredictor<B, N>
+where
+    B: AutodiffBackend,
+    N: AutodiffModule<B, InnerModule: Backbone<B::InnerBackend> + ModuleDisplay>,
+{
     fn predict(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
-        self.model
-            .logits(self.support_x.clone(), self.support_y.clone(), x, self.ways)
+        Tensor::from_inner(self.model.logits(
+            self.support_x.clone(),
+            self.support_y.clone(),
+            x.inner(),
+            self.ways,
+        ))
     }
 }
 
@@ -197,11 +211,9 @@ where
         ways: usize,
     ) -> Self::Adapted {
         MetaNetEbPredictor {
-            // Prediction needs no gradients: untracked parameters keep the autodiff graph from
-            // growing episode after episode (nothing calls backward on it to free it).
-            model: model.clone().no_grad(),
-            support_x,
-            support_y,
+            model: model.valid(),
+            support_x: support_x.inner(),
+            support_y: support_y.inner(),
             ways,
         }
     }

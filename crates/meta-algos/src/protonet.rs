@@ -5,9 +5,9 @@
 //! Euclidean distances to the prototypes. Support and query images of a task go through the
 //! backbone in one batch, as in the authors' code. The backbone's head is unused.
 
-use burn::module::Module as _;
+use burn::module::AutodiffModule;
 use burn::optim::GradientsParams;
-use burn::tensor::{Int, Tensor, backend::AutodiffBackend};
+use burn::tensor::{Int, Tensor, backend::AutodiffBackend, backend::Backend};
 use meta_backbones::Backbone;
 use meta_data::Task;
 use serde::{Deserialize, Serialize};
@@ -47,27 +47,33 @@ impl<F> ProtoNet<F> {
 
 /// A support set remembered for prototype classification.
 ///
-/// [`predict`](Predictor::predict) embeds the support set and the queries in one batch, exactly
-/// as in training, so that batch-normalisation statistics (computed per batch on an autodiff
-/// backend) are the same at training and test time.
+/// [`predict`](Predictor::predict) embeds the support set and the queries in one batch, as in
+/// training, on the inner backend: no autodiff graph is recorded, so test episodes do not
+/// accumulate memory (on `Autodiff<LibTorch>` a recorded-but-never-backpropagated forward kept
+/// ~63 MB per 5-way episode alive). Batch statistics are those of that joint batch, as in
+/// training; a running-statistics batch-norm uses its running statistics, as a `valid()` model does.
 #[derive(Debug, Clone)]
-pub struct Prototypes<B: AutodiffBackend, N> {
-    net: N,
-    support_x: Tensor<B, 4>,
-    support_y: Tensor<B, 1, Int>,
+pub struct Prototypes<B: AutodiffBackend, N: AutodiffModule<B>> {
+    net: N::InnerModule,
+    support_x: Tensor<B::InnerBackend, 4>,
+    support_y: Tensor<B::InnerBackend, 1, Int>,
     ways: usize,
 }
 
-impl<B: AutodiffBackend, N: Backbone<B>> Predictor<B> for Prototypes<B, N> {
+impl<B, N> Predictor<B> for Prototypes<B, N>
+where
+    B: AutodiffBackend,
+    N: AutodiffModule<B, InnerModule: Backbone<B::InnerBackend>>,
+{
     fn predict(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
-        let (support, query) = embed_jointly(&self.net, self.support_x.clone(), x);
+        let (support, query) = embed_jointly(&self.net, self.support_x.clone(), x.inner());
         let protos = ops::class_means(support, self.support_y.clone(), self.ways);
-        ops::squared_euclidean(query, protos).neg()
+        Tensor::from_inner(ops::squared_euclidean(query, protos).neg())
     }
 }
 
 /// Embeds support and query images in one backbone call; returns (support, query) features.
-pub(crate) fn embed_jointly<B: AutodiffBackend, N: Backbone<B>>(
+pub(crate) fn embed_jointly<B: Backend, N: Backbone<B>>(
     net: &N,
     support_x: Tensor<B, 4>,
     query_x: Tensor<B, 4>,
@@ -151,11 +157,9 @@ where
         ways: usize,
     ) -> Self::Adapted {
         Prototypes {
-            // Prediction needs no gradients: untracked parameters keep the autodiff graph from
-            // growing episode after episode (nothing calls backward on it to free it).
-            net: model.clone().no_grad(),
-            support_x,
-            support_y,
+            net: model.valid(),
+            support_x: support_x.inner(),
+            support_y: support_y.inner(),
             ways,
         }
     }
