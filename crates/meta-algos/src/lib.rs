@@ -64,6 +64,7 @@ pub mod ops;
 pub mod presets;
 pub mod protonet;
 pub mod reptile;
+pub mod support;
 pub mod trainer;
 
 #[cfg(test)]
@@ -80,6 +81,7 @@ pub use matchingnet::{MatchingNet, MatchingNetConfig};
 pub use metanet::{MetaNet, MetaNetConfig, MetaNetModel};
 pub use metanet_eb::{MetaNetEb, MetaNetEbConfig, MetaNetEbModel};
 pub use protonet::{ProtoNet, ProtoNetConfig};
+pub use support::{SupportClassifier, SupportPredictor};
 pub use trainer::{
     GradClip, IterationMetrics, LrSchedule, OuterOptimizer, StepTiming, TrainSummary, Trainer,
     TrainerConfig, Validation,

@@ -22,9 +22,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{AlgoError, Result};
 use crate::factory::BackboneFactory;
-use crate::learner::{MetaLearner, Predictor, StepStats};
+use crate::learner::{MetaLearner, StepStats};
 use crate::ops;
 use crate::protonet::{embed_jointly, metric_meta_gradients};
+use crate::support::{SupportClassifier, SupportPredictor, adapt_on_inner};
 
 /// Hyper-parameters of Matching Networks.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -87,34 +88,32 @@ fn log_probs<B: Backend>(
     probs.clamp_min(1e-8).log()
 }
 
-/// A support set remembered for attention-based classification; support and queries are
-/// embedded in one batch (as in training) on the inner backend, like
-/// [`Prototypes`](crate::protonet::Prototypes), so that no autodiff graph is recorded.
+/// A backbone classifying queries by cosine attention over the support embeddings, at
+/// softmax temperature τ.
 #[derive(Debug, Clone)]
-pub struct MatchingPredictor<B: AutodiffBackend, N: AutodiffModule<B>> {
-    net: N::InnerModule,
-    support_x: Tensor<B::InnerBackend, 4>,
-    support_y: Tensor<B::InnerBackend, 1, Int>,
-    ways: usize,
-    temperature: f64,
+pub struct MatchingClassifier<N> {
+    /// The embedding network.
+    pub net: N,
+    /// Scale τ applied to the cosine similarities.
+    pub temperature: f64,
 }
 
-impl<B, N> Predictor<B> for MatchingPredictor<B, N>
-where
-    B: AutodiffBackend,
-    N: AutodiffModule<B, InnerModule: Backbone<B::InnerBackend>>,
-{
-    fn predict(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
-        let (support, query) = embed_jointly(&self.net, self.support_x.clone(), x.inner());
-        Tensor::from_inner(log_probs(
-            support,
-            self.support_y.clone(),
-            query,
-            self.ways,
-            self.temperature,
-        ))
+impl<B: Backend, N: Backbone<B>> SupportClassifier<B> for MatchingClassifier<N> {
+    fn logits(
+        &self,
+        support_x: Tensor<B, 4>,
+        support_y: Tensor<B, 1, Int>,
+        query_x: Tensor<B, 4>,
+        ways: usize,
+    ) -> Tensor<B, 2> {
+        let (support, query) = embed_jointly(&self.net, support_x, query_x);
+        log_probs(support, support_y, query, ways, self.temperature)
     }
 }
+
+/// A backbone adapted to a support set: attention-based classification on the inner backend.
+pub type MatchingPredictor<B, N> =
+    SupportPredictor<B, MatchingClassifier<<N as AutodiffModule<B>>::InnerModule>>;
 
 impl<B, F> MetaLearner<B> for MatchingNet<F>
 where
@@ -156,13 +155,9 @@ where
         support_y: Tensor<B, 1, Int>,
         ways: usize,
     ) -> Self::Adapted {
-        MatchingPredictor {
-            net: model.valid(),
-            support_x: support_x.inner(),
-            support_y: support_y.inner(),
-            ways,
-            temperature: self.config.temperature,
-        }
+        let temperature = self.config.temperature;
+        let wrap = |net| MatchingClassifier { net, temperature };
+        adapt_on_inner(model, wrap, support_x, support_y, ways)
     }
 
     fn config_json(&self) -> serde_json::Value {

@@ -32,7 +32,7 @@
 //! - The meta-learner `m` is a 2-layer MLP shared across output rows; the paper's `m` is an MLP
 //!   over the whole gradient.
 
-use burn::module::{AutodiffModule, Module, ModuleDisplay, Param};
+use burn::module::{AutodiffModule, Module, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::activation::{relu, softmax};
 use burn::tensor::{Int, Tensor, backend::AutodiffBackend, backend::Backend};
@@ -42,9 +42,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{AlgoError, Result};
 use crate::factory::BackboneFactory;
-use crate::learner::{MetaLearner, Predictor, StepStats};
+use crate::learner::{MetaLearner, StepStats};
 use crate::ops;
 use crate::protonet::{embed_jointly, metric_meta_gradients};
+use crate::support::{SupportClassifier, SupportPredictor, adapt_on_inner};
 
 /// Hyper-parameters of the original Meta Networks.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -221,38 +222,47 @@ impl<F> MetaNet<F> {
     }
 }
 
-/// A support set with the meta-model; fast weights are generated at prediction time, with the
-/// support and query images embedded in one batch as in training. The meta-information
-/// gradients are closed-form, so prediction runs on the inner backend (no autodiff graph is
-/// recorded, which kept every test episode's forward pass alive before).
-#[derive(Debug, Clone)]
-pub struct MetaNetPredictor<B, N>
-where
-    B: AutodiffBackend,
-    N: AutodiffModule<B, InnerModule: ModuleDisplay>,
-{
-    model: MetaNetModel<B::InnerBackend, N::InnerModule>,
-    config: MetaNetConfig,
-    support_x: Tensor<B::InnerBackend, 4>,
-    support_y: Tensor<B::InnerBackend, 1, Int>,
-    ways: usize,
+/// A Meta Network with its configuration: fast weights are generated from the support set at
+/// prediction time, with support and query images embedded in one batch as in training. The
+/// meta-information gradients are closed-form, so no autodiff is needed to predict.
+#[derive(Debug)]
+pub struct MetaNetClassifier<B: Backend, N> {
+    /// The meta-parameters.
+    pub model: MetaNetModel<B, N>,
+    /// The configuration the model was trained with.
+    pub config: MetaNetConfig,
 }
 
-impl<B, N> Predictor<B> for MetaNetPredictor<B, N>
+impl<B: Backend, N> Clone for MetaNetClassifier<B, N>
 where
-    B: AutodiffBackend,
-    N: AutodiffModule<B, InnerModule: Backbone<B::InnerBackend> + ModuleDisplay>,
+    MetaNetModel<B, N>: Clone,
 {
-    fn predict(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
-        Tensor::from_inner(self.model.logits(
-            self.support_x.clone(),
-            self.support_y.clone(),
-            x.inner(),
-            self.ways,
-            &self.config,
-        ))
+    fn clone(&self) -> Self {
+        Self {
+            model: self.model.clone(),
+            config: self.config,
+        }
     }
 }
+
+impl<B: Backend, N: Backbone<B>> SupportClassifier<B> for MetaNetClassifier<B, N> {
+    fn logits(
+        &self,
+        support_x: Tensor<B, 4>,
+        support_y: Tensor<B, 1, Int>,
+        query_x: Tensor<B, 4>,
+        ways: usize,
+    ) -> Tensor<B, 2> {
+        self.model
+            .logits(support_x, support_y, query_x, ways, &self.config)
+    }
+}
+
+/// A Meta Network adapted to a support set, classifying on the inner backend.
+pub type MetaNetPredictor<B, N> = SupportPredictor<
+    B,
+    MetaNetClassifier<<B as AutodiffBackend>::InnerBackend, <N as AutodiffModule<B>>::InnerModule>,
+>;
 
 impl<B, F> MetaLearner<B> for MetaNet<F>
 where
@@ -311,13 +321,9 @@ where
         support_y: Tensor<B, 1, Int>,
         ways: usize,
     ) -> Self::Adapted {
-        MetaNetPredictor {
-            model: model.valid(),
-            config: self.config,
-            support_x: support_x.inner(),
-            support_y: support_y.inner(),
-            ways,
-        }
+        let config = self.config;
+        let wrap = |model| MetaNetClassifier { model, config };
+        adapt_on_inner(model, wrap, support_x, support_y, ways)
     }
 
     fn config_json(&self) -> serde_json::Value {

@@ -8,7 +8,7 @@
 //! global norm of 1.0 by default ([`recommended_grad_clip`](crate::MetaLearner::recommended_grad_clip)).
 //! Support and query images are embedded in one batch.
 
-use burn::module::{AutodiffModule, Module, ModuleDisplay, Param};
+use burn::module::{AutodiffModule, Module, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::{Distribution, Int, Tensor, backend::AutodiffBackend, backend::Backend};
 use meta_backbones::Backbone;
@@ -17,9 +17,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{AlgoError, Result};
 use crate::factory::BackboneFactory;
-use crate::learner::{MetaLearner, Predictor, StepStats};
+use crate::learner::{MetaLearner, StepStats};
 use crate::ops;
 use crate::protonet::{embed_jointly, metric_meta_gradients};
+use crate::support::{SupportClassifier, SupportPredictor};
 
 /// Hyper-parameters of the embedding-based Meta Networks.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -97,8 +98,9 @@ impl<B: Backend, N: Backbone<B>> MetaNetEbModel<B, N> {
         let mapped = support.matmul(self.u.val().transpose()) + self.e.val().reshape([1, hidden]);
         ops::class_means(mapped, support_y, ways)
     }
+}
 
-    /// Query logits `[Nq, ways]` from support and query images.
+impl<B: Backend, N: Backbone<B>> SupportClassifier<B> for MetaNetEbModel<B, N> {
     fn logits(
         &self,
         support_x: Tensor<B, 4>,
@@ -129,35 +131,11 @@ impl<F> MetaNetEb<F> {
     }
 }
 
-/// A support set remembered for classification by the embedding-based Meta Network; predicts
-/// on the inner backend, like [`Prototypes`](crate::protonet::Prototypes), so that no autodiff graph is
-/// recorded.
-#[derive(Debug, Clone)]
-pub struct MetaNetEbPredictor<B, N>
-where
-    B: AutodiffBackend,
-    N: AutodiffModule<B, InnerModule: ModuleDisplay>,
-{
-    model: MetaNetEbModel<B::InnerBackend, N::InnerModule>,
-    support_x: Tensor<B::InnerBackend, 4>,
-    support_y: Tensor<B::InnerBackend, 1, Int>,
-    ways: usize,
-}
-
-impl<B, N> Predictor<B> for MetaNetEbPredictor<B, N>
-where
-    B: AutodiffBackend,
-    N: AutodiffModule<B, InnerModule: Backbone<B::InnerBackend> + ModuleDisplay>,
-{
-    fn predict(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
-        Tensor::from_inner(self.model.logits(
-            self.support_x.clone(),
-            self.support_y.clone(),
-            x.inner(),
-            self.ways,
-        ))
-    }
-}
+/// An embedding-based Meta Network adapted to a support set, classifying on the inner backend.
+pub type MetaNetEbPredictor<B, N> = SupportPredictor<
+    B,
+    MetaNetEbModel<<B as AutodiffBackend>::InnerBackend, <N as AutodiffModule<B>>::InnerModule>,
+>;
 
 impl<B, F> MetaLearner<B> for MetaNetEb<F>
 where
@@ -210,12 +188,7 @@ where
         support_y: Tensor<B, 1, Int>,
         ways: usize,
     ) -> Self::Adapted {
-        MetaNetEbPredictor {
-            model: model.valid(),
-            support_x: support_x.inner(),
-            support_y: support_y.inner(),
-            ways,
-        }
+        SupportPredictor::new(model.valid(), support_x, support_y, ways)
     }
 
     fn config_json(&self) -> serde_json::Value {

@@ -13,8 +13,9 @@ use meta_data::Task;
 use serde::{Deserialize, Serialize};
 
 use crate::factory::BackboneFactory;
-use crate::learner::{MetaLearner, Predictor, StepStats};
+use crate::learner::{MetaLearner, StepStats};
 use crate::ops;
+use crate::support::{SupportClassifier, SupportPredictor, adapt_on_inner};
 
 /// Hyper-parameters of Prototypical Networks. The method has none besides the backbone and the
 /// outer optimizer (paper: Adam, lr 1e-3 halved every 2000 episodes), which live in the trainer.
@@ -45,32 +46,25 @@ impl<F> ProtoNet<F> {
     }
 }
 
-/// A support set remembered for prototype classification.
-///
-/// [`predict`](Predictor::predict) embeds the support set and the queries in one batch, as in
-/// training, on the inner backend: no autodiff graph is recorded, so test episodes do not
-/// accumulate memory (on `Autodiff<LibTorch>` a recorded-but-never-backpropagated forward kept
-/// ~63 MB per 5-way episode alive). Batch statistics are those of that joint batch, as in
-/// training; a running-statistics batch-norm uses its running statistics, as a `valid()` model does.
+/// A backbone classifying queries by their distance to the support-class prototypes.
 #[derive(Debug, Clone)]
-pub struct Prototypes<B: AutodiffBackend, N: AutodiffModule<B>> {
-    net: N::InnerModule,
-    support_x: Tensor<B::InnerBackend, 4>,
-    support_y: Tensor<B::InnerBackend, 1, Int>,
-    ways: usize,
-}
+pub struct PrototypeClassifier<N>(pub N);
 
-impl<B, N> Predictor<B> for Prototypes<B, N>
-where
-    B: AutodiffBackend,
-    N: AutodiffModule<B, InnerModule: Backbone<B::InnerBackend>>,
-{
-    fn predict(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
-        let (support, query) = embed_jointly(&self.net, self.support_x.clone(), x.inner());
-        let protos = ops::class_means(support, self.support_y.clone(), self.ways);
-        Tensor::from_inner(ops::squared_euclidean(query, protos).neg())
+impl<B: Backend, N: Backbone<B>> SupportClassifier<B> for PrototypeClassifier<N> {
+    fn logits(
+        &self,
+        support_x: Tensor<B, 4>,
+        support_y: Tensor<B, 1, Int>,
+        query_x: Tensor<B, 4>,
+        ways: usize,
+    ) -> Tensor<B, 2> {
+        prototype_logits(&self.0, support_x, support_y, query_x, ways)
     }
 }
+
+/// A backbone adapted to a support set: nearest-prototype classification on the inner backend.
+pub type Prototypes<B, N> =
+    SupportPredictor<B, PrototypeClassifier<<N as AutodiffModule<B>>::InnerModule>>;
 
 /// Embeds support and query images in one backbone call; returns (support, query) features.
 pub(crate) fn embed_jointly<B: Backend, N: Backbone<B>>(
@@ -84,11 +78,27 @@ pub(crate) fn embed_jointly<B: Backend, N: Backbone<B>>(
     (emb.clone().narrow(0, 0, ns), emb.narrow(0, ns, nq))
 }
 
+/// Negative squared distances `[Nq, ways]` of query embeddings to the support-class means.
+fn prototype_logits<B: Backend, N: Backbone<B>>(
+    net: &N,
+    support_x: Tensor<B, 4>,
+    support_y: Tensor<B, 1, Int>,
+    query_x: Tensor<B, 4>,
+    ways: usize,
+) -> Tensor<B, 2> {
+    let (support, query) = embed_jointly(net, support_x, query_x);
+    let protos = ops::class_means(support, support_y, ways);
+    ops::squared_euclidean(query, protos).neg()
+}
+
 /// Query logits of one task.
 fn task_logits<B: AutodiffBackend, N: Backbone<B>>(net: &N, task: &Task<B>) -> Tensor<B, 2> {
-    let (support, query) = embed_jointly(net, task.support_x.clone(), task.query_x.clone());
-    let protos = ops::class_means(support, task.support_y.clone(), task.ways);
-    ops::squared_euclidean(query, protos).neg()
+    let (sx, sy, qx) = (
+        task.support_x.clone(),
+        task.support_y.clone(),
+        task.query_x.clone(),
+    );
+    prototype_logits(net, sx, sy, qx, task.ways)
 }
 
 /// Sums per-task query losses, back-propagates once, and averages loss/accuracy.
@@ -156,12 +166,7 @@ where
         support_y: Tensor<B, 1, Int>,
         ways: usize,
     ) -> Self::Adapted {
-        Prototypes {
-            net: model.valid(),
-            support_x: support_x.inner(),
-            support_y: support_y.inner(),
-            ways,
-        }
+        adapt_on_inner(model, PrototypeClassifier, support_x, support_y, ways)
     }
 
     fn config_json(&self) -> serde_json::Value {
