@@ -81,7 +81,7 @@ pub use matchingnet::{MatchingNet, MatchingNetConfig};
 pub use metanet::{MetaNet, MetaNetConfig, MetaNetModel};
 pub use metanet_eb::{MetaNetEb, MetaNetEbConfig, MetaNetEbModel};
 pub use protonet::{ProtoNet, ProtoNetConfig};
-pub use support::{SupportClassifier, SupportPredictor};
+pub use support::{SupportPredictor, SupportRule};
 pub use trainer::{
     GradClip, IterationMetrics, LrSchedule, OuterOptimizer, StepTiming, TrainSummary, Trainer,
     TrainerConfig, Validation,

@@ -12,7 +12,6 @@
 //! is a fixed hyper-parameter (1 in the paper).
 //! [`predict`](crate::Predictor::predict) returns `log P(y | x̂)`, which are valid logits.
 
-use burn::module::AutodiffModule;
 use burn::optim::GradientsParams;
 use burn::tensor::activation::softmax;
 use burn::tensor::{Int, Tensor, backend::AutodiffBackend, backend::Backend};
@@ -24,8 +23,8 @@ use crate::error::{AlgoError, Result};
 use crate::factory::BackboneFactory;
 use crate::learner::{MetaLearner, StepStats};
 use crate::ops;
-use crate::protonet::{embed_jointly, metric_meta_gradients};
-use crate::support::{SupportClassifier, SupportPredictor, adapt_on_inner};
+use crate::protonet::embed_jointly;
+use crate::support::{SupportPredictor, SupportRule, support_meta_gradients};
 
 /// Hyper-parameters of Matching Networks.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -88,32 +87,28 @@ fn log_probs<B: Backend>(
     probs.clamp_min(1e-8).log()
 }
 
-/// A backbone classifying queries by cosine attention over the support embeddings, at
-/// softmax temperature τ.
-#[derive(Debug, Clone)]
-pub struct MatchingClassifier<N> {
-    /// The embedding network.
-    pub net: N,
-    /// Scale τ applied to the cosine similarities.
-    pub temperature: f64,
-}
-
-impl<B: Backend, N: Backbone<B>> SupportClassifier<B> for MatchingClassifier<N> {
+/// Attention-based classification: a query's class distribution is the softmax(τ · cosine)
+/// attention over the support embeddings applied to their one-hot labels; the logits are its log.
+impl<B: Backend, N: Backbone<B>> SupportRule<B, N> for MatchingNetConfig {
     fn logits(
         &self,
+        net: &N,
         support_x: Tensor<B, 4>,
         support_y: Tensor<B, 1, Int>,
         query_x: Tensor<B, 4>,
         ways: usize,
     ) -> Tensor<B, 2> {
-        let (support, query) = embed_jointly(&self.net, support_x, query_x);
+        let (support, query) = embed_jointly(net, support_x, query_x);
         log_probs(support, support_y, query, ways, self.temperature)
+    }
+
+    fn loss(&self, log_probs: Tensor<B, 2>, labels: Tensor<B, 1, Int>) -> Tensor<B, 1> {
+        ops::nll_from_log_probs(log_probs, labels)
     }
 }
 
-/// A backbone adapted to a support set: attention-based classification on the inner backend.
-pub type MatchingPredictor<B, N> =
-    SupportPredictor<B, MatchingClassifier<<N as AutodiffModule<B>>::InnerModule>>;
+/// A backbone `N` adapted to a support set: attention-based classification on the inner backend.
+pub type MatchingPredictor<B, N> = SupportPredictor<B, MatchingNetConfig, N>;
 
 impl<B, F> MetaLearner<B> for MatchingNet<F>
 where
@@ -136,16 +131,7 @@ where
         model: &Self::Model,
         tasks: &[Task<B>],
     ) -> (GradientsParams, StepStats) {
-        let tau = self.config.temperature;
-        metric_meta_gradients(
-            model,
-            tasks,
-            |net, task| {
-                let (s, q) = embed_jointly(net, task.support_x.clone(), task.query_x.clone());
-                log_probs(s, task.support_y.clone(), q, task.ways, tau)
-            },
-            ops::nll_from_log_probs,
-        )
+        support_meta_gradients(&self.config, model, tasks)
     }
 
     fn adapt(
@@ -155,9 +141,7 @@ where
         support_y: Tensor<B, 1, Int>,
         ways: usize,
     ) -> Self::Adapted {
-        let temperature = self.config.temperature;
-        let wrap = |net| MatchingClassifier { net, temperature };
-        adapt_on_inner(model, wrap, support_x, support_y, ways)
+        SupportPredictor::new(self.config, model, support_x, support_y, ways)
     }
 
     fn config_json(&self) -> serde_json::Value {

@@ -32,7 +32,7 @@
 //! - The meta-learner `m` is a 2-layer MLP shared across output rows; the paper's `m` is an MLP
 //!   over the whole gradient.
 
-use burn::module::{AutodiffModule, Module, Param};
+use burn::module::{Module, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::activation::{relu, softmax};
 use burn::tensor::{Int, Tensor, backend::AutodiffBackend, backend::Backend};
@@ -44,8 +44,8 @@ use crate::error::{AlgoError, Result};
 use crate::factory::BackboneFactory;
 use crate::learner::{MetaLearner, StepStats};
 use crate::ops;
-use crate::protonet::{embed_jointly, metric_meta_gradients};
-use crate::support::{SupportClassifier, SupportPredictor, adapt_on_inner};
+use crate::protonet::embed_jointly;
+use crate::support::{SupportPredictor, SupportRule, support_meta_gradients};
 
 /// Hyper-parameters of the original Meta Networks.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -222,47 +222,24 @@ impl<F> MetaNet<F> {
     }
 }
 
-/// A Meta Network with its configuration: fast weights are generated from the support set at
-/// prediction time, with support and query images embedded in one batch as in training. The
-/// meta-information gradients are closed-form, so no autodiff is needed to predict.
-#[derive(Debug)]
-pub struct MetaNetClassifier<B: Backend, N> {
-    /// The meta-parameters.
-    pub model: MetaNetModel<B, N>,
-    /// The configuration the model was trained with.
-    pub config: MetaNetConfig,
-}
-
-impl<B: Backend, N> Clone for MetaNetClassifier<B, N>
-where
-    MetaNetModel<B, N>: Clone,
-{
-    fn clone(&self) -> Self {
-        Self {
-            model: self.model.clone(),
-            config: self.config,
-        }
-    }
-}
-
-impl<B: Backend, N: Backbone<B>> SupportClassifier<B> for MetaNetClassifier<B, N> {
+/// Fast weights generated from the support set at prediction time, with support and query
+/// images embedded in one batch as in training. The meta-information gradients are closed-form,
+/// so no autodiff is needed to predict.
+impl<B: Backend, N: Backbone<B>> SupportRule<B, MetaNetModel<B, N>> for MetaNetConfig {
     fn logits(
         &self,
+        model: &MetaNetModel<B, N>,
         support_x: Tensor<B, 4>,
         support_y: Tensor<B, 1, Int>,
         query_x: Tensor<B, 4>,
         ways: usize,
     ) -> Tensor<B, 2> {
-        self.model
-            .logits(support_x, support_y, query_x, ways, &self.config)
+        model.logits(support_x, support_y, query_x, ways, self)
     }
 }
 
 /// A Meta Network adapted to a support set, classifying on the inner backend.
-pub type MetaNetPredictor<B, N> = SupportPredictor<
-    B,
-    MetaNetClassifier<<B as AutodiffBackend>::InnerBackend, <N as AutodiffModule<B>>::InnerModule>,
->;
+pub type MetaNetPredictor<B, N> = SupportPredictor<B, MetaNetConfig, MetaNetModel<B, N>>;
 
 impl<B, F> MetaLearner<B> for MetaNet<F>
 where
@@ -297,21 +274,7 @@ where
         model: &Self::Model,
         tasks: &[Task<B>],
     ) -> (GradientsParams, StepStats) {
-        let config = self.config;
-        metric_meta_gradients(
-            model,
-            tasks,
-            |m, t| {
-                m.logits(
-                    t.support_x.clone(),
-                    t.support_y.clone(),
-                    t.query_x.clone(),
-                    t.ways,
-                    &config,
-                )
-            },
-            ops::cross_entropy,
-        )
+        support_meta_gradients(&self.config, model, tasks)
     }
 
     fn adapt(
@@ -321,9 +284,7 @@ where
         support_y: Tensor<B, 1, Int>,
         ways: usize,
     ) -> Self::Adapted {
-        let config = self.config;
-        let wrap = |model| MetaNetClassifier { model, config };
-        adapt_on_inner(model, wrap, support_x, support_y, ways)
+        SupportPredictor::new(self.config, model, support_x, support_y, ways)
     }
 
     fn config_json(&self) -> serde_json::Value {

@@ -8,7 +8,7 @@
 //! global norm of 1.0 by default ([`recommended_grad_clip`](crate::MetaLearner::recommended_grad_clip)).
 //! Support and query images are embedded in one batch.
 
-use burn::module::{AutodiffModule, Module, Param};
+use burn::module::{Module, Param};
 use burn::optim::GradientsParams;
 use burn::tensor::{Distribution, Int, Tensor, backend::AutodiffBackend, backend::Backend};
 use meta_backbones::Backbone;
@@ -19,8 +19,8 @@ use crate::error::{AlgoError, Result};
 use crate::factory::BackboneFactory;
 use crate::learner::{MetaLearner, StepStats};
 use crate::ops;
-use crate::protonet::{embed_jointly, metric_meta_gradients};
-use crate::support::{SupportClassifier, SupportPredictor};
+use crate::protonet::embed_jointly;
+use crate::support::{SupportPredictor, SupportRule, support_meta_gradients};
 
 /// Hyper-parameters of the embedding-based Meta Networks.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -100,17 +100,21 @@ impl<B: Backend, N: Backbone<B>> MetaNetEbModel<B, N> {
     }
 }
 
-impl<B: Backend, N: Backbone<B>> SupportClassifier<B> for MetaNetEbModel<B, N> {
+/// Fast-weight classification: `logits_c = (V h(x̂)) · W_c`.
+impl<B: Backend, N: Backbone<B>> SupportRule<B, MetaNetEbModel<B, N>> for MetaNetEbConfig {
     fn logits(
         &self,
+        model: &MetaNetEbModel<B, N>,
         support_x: Tensor<B, 4>,
         support_y: Tensor<B, 1, Int>,
         query_x: Tensor<B, 4>,
         ways: usize,
     ) -> Tensor<B, 2> {
-        let (support, query) = embed_jointly(&self.net, support_x, query_x);
-        let w = self.class_weights(support, support_y, ways);
-        query.matmul(self.v.val().transpose()).matmul(w.transpose())
+        let (support, query) = embed_jointly(&model.net, support_x, query_x);
+        let w = model.class_weights(support, support_y, ways);
+        query
+            .matmul(model.v.val().transpose())
+            .matmul(w.transpose())
     }
 }
 
@@ -132,10 +136,7 @@ impl<F> MetaNetEb<F> {
 }
 
 /// An embedding-based Meta Network adapted to a support set, classifying on the inner backend.
-pub type MetaNetEbPredictor<B, N> = SupportPredictor<
-    B,
-    MetaNetEbModel<<B as AutodiffBackend>::InnerBackend, <N as AutodiffModule<B>>::InnerModule>,
->;
+pub type MetaNetEbPredictor<B, N> = SupportPredictor<B, MetaNetEbConfig, MetaNetEbModel<B, N>>;
 
 impl<B, F> MetaLearner<B> for MetaNetEb<F>
 where
@@ -166,19 +167,7 @@ where
         model: &Self::Model,
         tasks: &[Task<B>],
     ) -> (GradientsParams, StepStats) {
-        metric_meta_gradients(
-            model,
-            tasks,
-            |m, t| {
-                m.logits(
-                    t.support_x.clone(),
-                    t.support_y.clone(),
-                    t.query_x.clone(),
-                    t.ways,
-                )
-            },
-            ops::cross_entropy,
-        )
+        support_meta_gradients(&self.config, model, tasks)
     }
 
     fn adapt(
@@ -188,7 +177,7 @@ where
         support_y: Tensor<B, 1, Int>,
         ways: usize,
     ) -> Self::Adapted {
-        SupportPredictor::new(model.valid(), support_x, support_y, ways)
+        SupportPredictor::new(self.config, model, support_x, support_y, ways)
     }
 
     fn config_json(&self) -> serde_json::Value {

@@ -1,5 +1,6 @@
-//! Support-set classifiers — ProtoNet, Matching Networks and both Meta Networks label a task's
-//! queries from its support set in one forward pass — and the one [`Predictor`] they share.
+//! Support-set rules — ProtoNet, Matching Networks and both Meta Networks label a task's queries
+//! from its support set in one forward pass: the one meta-gradient loop and the one
+//! [`Predictor`] they share.
 //!
 //! At test time the predictor runs on the inner backend: no autodiff graph is recorded, so test
 //! episodes do not accumulate memory (on `Autodiff<LibTorch>` a recorded-but-never-
@@ -9,62 +10,113 @@
 //! joint support + query batch, as in training.
 
 use burn::module::AutodiffModule;
+use burn::optim::GradientsParams;
+use burn::tensor::ElementConversion as _;
 use burn::tensor::{Int, Tensor, backend::AutodiffBackend, backend::Backend};
+use meta_data::Task;
 
-use crate::learner::Predictor;
+use crate::learner::{Predictor, StepStats};
+use crate::ops;
 
-/// A meta-model that labels queries from a labelled support set, without inner optimisation.
-pub trait SupportClassifier<B: Backend> {
+/// How an algorithm labels queries from a labelled support set with meta-model `M`, without
+/// inner optimisation; implemented by each algorithm's configuration.
+pub trait SupportRule<B: Backend, M> {
     /// Query logits `[Nq, ways]` from support images `[Ns, C, H, W]` with labels `[Ns]` in
     /// `0..ways`, and query images `[Nq, C, H, W]`.
     fn logits(
         &self,
+        model: &M,
         support_x: Tensor<B, 4>,
         support_y: Tensor<B, 1, Int>,
         query_x: Tensor<B, 4>,
         ways: usize,
     ) -> Tensor<B, 2>;
+
+    /// Mean query loss of `logits` against `labels`. Default: cross-entropy.
+    fn loss(&self, logits: Tensor<B, 2>, labels: Tensor<B, 1, Int>) -> Tensor<B, 1> {
+        ops::cross_entropy(logits, labels)
+    }
 }
 
-/// A support-set classifier `C` on the inner backend with the support set it was adapted to.
+/// Sums the per-task query losses of `rule` with `model`, back-propagates once, and averages
+/// loss/accuracy.
+pub(crate) fn support_meta_gradients<B, M, R>(
+    rule: &R,
+    model: &M,
+    tasks: &[Task<B>],
+) -> (GradientsParams, StepStats)
+where
+    B: AutodiffBackend,
+    M: AutodiffModule<B>,
+    R: SupportRule<B, M>,
+{
+    if tasks.is_empty() {
+        return (GradientsParams::new(), StepStats::default());
+    }
+    let mut losses = Vec::with_capacity(tasks.len());
+    let mut correct = Vec::with_capacity(tasks.len());
+    let mut total = 0usize;
+    for task in tasks {
+        let (sx, sy, qx) = (
+            task.support_x.clone(),
+            task.support_y.clone(),
+            task.query_x.clone(),
+        );
+        let logits = rule.logits(model, sx, sy, qx, task.ways);
+        correct.push(ops::correct(logits.clone().detach(), task.query_y.clone()));
+        total += task.query_y.dims()[0];
+        losses.push(rule.loss(logits, task.query_y.clone()));
+    }
+    let loss = Tensor::cat(losses, 0).mean();
+    let loss_value: f64 = loss.clone().into_scalar().elem();
+    let correct: i64 = Tensor::cat(correct, 0).sum().into_scalar().elem();
+    let grads = GradientsParams::from_grads(loss.backward(), model);
+    let stats = StepStats {
+        loss: loss_value,
+        accuracy: correct as f64 / total.max(1) as f64,
+    };
+    (grads, stats)
+}
+
+/// Meta-model `M` adapted to a support set: its `valid()` copy, the rule `R` that classifies
+/// with it, and the support set, all on the inner backend.
 #[derive(Debug, Clone)]
-pub struct SupportPredictor<B: AutodiffBackend, C> {
-    classifier: C,
+pub struct SupportPredictor<B: AutodiffBackend, R, M: AutodiffModule<B>> {
+    rule: R,
+    model: M::InnerModule,
     support_x: Tensor<B::InnerBackend, 4>,
     support_y: Tensor<B::InnerBackend, 1, Int>,
     ways: usize,
 }
 
-impl<B: AutodiffBackend, C> SupportPredictor<B, C> {
-    /// Remembers `support_x`/`support_y` (moved to the inner backend) for `classifier`, which is
-    /// built from a `valid()` model.
+impl<B: AutodiffBackend, R, M: AutodiffModule<B>> SupportPredictor<B, R, M> {
+    /// Remembers `model.valid()` and the support set (moved to the inner backend) for `rule`.
     pub fn new(
-        classifier: C,
+        rule: R,
+        model: &M,
         support_x: Tensor<B, 4>,
         support_y: Tensor<B, 1, Int>,
         ways: usize,
     ) -> Self {
         Self {
-            classifier,
+            rule,
+            model: model.valid(),
             support_x: support_x.inner(),
             support_y: support_y.inner(),
             ways,
         }
     }
-
-    /// The classifier that labels the queries.
-    pub fn classifier(&self) -> &C {
-        &self.classifier
-    }
 }
 
-impl<B, C> Predictor<B> for SupportPredictor<B, C>
+impl<B, R, M> Predictor<B> for SupportPredictor<B, R, M>
 where
     B: AutodiffBackend,
-    C: SupportClassifier<B::InnerBackend>,
+    M: AutodiffModule<B>,
+    R: SupportRule<B::InnerBackend, M::InnerModule>,
 {
     fn predict(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
-        Tensor::from_inner(self.classifier.logits(
+        Tensor::from_inner(self.rule.logits(
+            &self.model,
             self.support_x.clone(),
             self.support_y.clone(),
             x.inner(),
@@ -73,28 +125,12 @@ where
     }
 }
 
-/// Convenience for `adapt`: `valid()` of `model`, wrapped by `wrap`, with the support set.
-pub(crate) fn adapt_on_inner<B, M, C>(
-    model: &M,
-    wrap: impl FnOnce(M::InnerModule) -> C,
-    support_x: Tensor<B, 4>,
-    support_y: Tensor<B, 1, Int>,
-    ways: usize,
-) -> SupportPredictor<B, C>
-where
-    B: AutodiffBackend,
-    M: AutodiffModule<B>,
-{
-    SupportPredictor::new(wrap(model.valid()), support_x, support_y, ways)
-}
-
 #[cfg(test)]
 mod tests {
     use burn::tensor::{Distribution, TensorData};
     use meta_backbones::Conv4Config;
 
     use super::*;
-    use crate::protonet::PrototypeClassifier;
     use crate::test_util::TB;
     use crate::{MetaLearner, ProtoNet, ProtoNetConfig};
 
@@ -135,9 +171,10 @@ mod tests {
             let adapted = learner.adapt(&model, support_x.clone(), labels.clone(), 5);
             let _ = adapted.predict(query_x.clone()).into_data();
         });
-        let control = PrototypeClassifier(model.clone());
+        let rule = ProtoNetConfig::default();
         let control_growth = growth(episodes, || {
-            let logits = control.logits(support_x.clone(), labels.clone(), query_x.clone(), 5);
+            let (sx, sy, qx) = (support_x.clone(), labels.clone(), query_x.clone());
+            let logits = rule.logits(&model, sx, sy, qx, 5);
             let _ = logits.into_data();
         });
         let (Some(predictor_growth), Some(control_growth)) = (predictor_growth, control_growth)
