@@ -13,7 +13,7 @@ use crate::pool::max_pool2x2;
 /// conv3×3 (padding 1, given stride) → BN → ReLU, then a 2×2 max-pool if `pool`.
 #[derive(Module, Debug)]
 pub struct ConvBlock<B: Backend> {
-    /// The convolution (burn's `Conv2d`: its op supports a second backward pass).
+    /// The convolution (its parameters; run by [`crate::conv::forward_module`]).
     pub conv: Conv2d<B>,
     /// Its batch-norm.
     pub bn: BatchNorm<B>,
@@ -44,7 +44,7 @@ impl<B: Backend> ConvBlock<B> {
 
     /// `[N, c_in, H, W]` to `[N, c_out, H', W']`.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let x = relu(self.bn.forward4(self.conv.forward(x)));
+        let x = relu(self.bn.forward4(crate::conv::forward_module(&self.conv, x)));
         if self.pool { max_pool2x2(x) } else { x }
     }
 

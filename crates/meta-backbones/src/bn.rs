@@ -7,6 +7,8 @@ use burn::nn::Initializer;
 use burn::tensor::{Tensor, backend::Backend};
 use serde::{Deserialize, Serialize};
 
+use crate::channel;
+
 /// Which statistics batch-norm normalises with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -144,12 +146,13 @@ impl<B: Backend> BatchNorm<B> {
         let (mean, var) = if use_running {
             let mean = Self::row(self.running_mean.value_sync(), slot);
             let var = Self::row(self.running_var.value_sync(), slot);
-            (mean.reshape([1, c, 1]), var.reshape([1, c, 1]))
+            (mean.reshape([c]), var.reshape([c]))
         } else {
-            // Var = E[x²] − E[x]²: one pass over x fewer than centring first, which matters
-            // on flex (DESIGN §9); activations are O(1), so cancellation is harmless.
-            let mean = x.clone().mean_dim(2).mean_dim(0); // [1, C, 1]
-            let mean_sq = (x.clone() * x.clone()).mean_dim(2).mean_dim(0);
+            // Var = E[x²] − E[x]²: one pass over x fewer than centring first; activations
+            // are O(1), so cancellation is harmless.
+            let count = (n * l) as f64;
+            let mean = channel::sum(x.clone()).div_scalar(count);
+            let mean_sq = channel::dot(x.clone(), x.clone()).div_scalar(count);
             let var = mean_sq - mean.clone() * mean.clone();
             if self.track && self.mode != BnMode::Batch && training {
                 self.update_running(
@@ -161,13 +164,10 @@ impl<B: Backend> BatchNorm<B> {
             }
             (mean, var)
         };
-        // y = x·s + (β − μ·s) with s = γ / √(σ² + ε). The per-channel vectors are formed on
-        // `[1, C, 1]` and materialised at full size: flex's broadcasting multiply (and its
-        // backward reduction) is ~1.7× slower than a same-shape multiply plus `repeat_dim`.
-        let scale = gamma.reshape([1, c, 1]) / var.add_scalar(self.eps).sqrt();
-        let shift = beta.reshape([1, c, 1]) - mean * scale.clone();
-        let full = |t: Tensor<B, 3>| t.repeat_dim(0, n).repeat_dim(2, l);
-        x * full(scale) + full(shift)
+        // y = x·s + (β − μ·s) with s = γ / √(σ² + ε): one per-channel affine pass over x.
+        let scale = gamma.reshape([c]) / var.add_scalar(self.eps).sqrt();
+        let shift = beta.reshape([c]) - mean * scale.clone();
+        channel::affine(x, scale, shift)
     }
 
     /// Normalises `[N, C]` (a 1-d batch-norm).

@@ -35,11 +35,17 @@ pub mod any;
 pub mod backbone;
 pub mod block;
 pub mod bn;
+pub mod channel;
+pub mod conv;
 pub mod conv4;
+mod dispatch;
 pub mod error;
 pub mod fcnet;
+#[cfg(feature = "flex")]
+mod flex;
 pub mod linear;
 pub mod loss;
+pub mod maxpool;
 pub mod metanet;
 pub mod params;
 pub mod pool;

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::backbone::Backbone;
 use crate::bn::{BatchNorm, BnConfig};
+use crate::conv::forward_module;
 use crate::error::{BackboneError, positive};
 use crate::linear::Linear;
 use crate::params::force_init;
@@ -121,10 +122,12 @@ impl<B: Backend> ResBlock<B> {
     }
 
     fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let residual = self.shortcut_bn.forward4(self.shortcut.forward(x.clone()));
+        let residual = self
+            .shortcut_bn
+            .forward4(forward_module(&self.shortcut, x.clone()));
         let mut h = x;
         for (i, (conv, bn)) in self.convs.iter().zip(&self.bns).enumerate() {
-            h = bn.forward4(conv.forward(h));
+            h = bn.forward4(forward_module(conv, h));
             if i < 2 {
                 h = leaky(h);
             }

@@ -9,6 +9,10 @@ use std::path::PathBuf;
 #[derive(Debug, Parser)]
 #[command(name = "metalearn", version, about, propagate_version = true)]
 pub struct Cli {
+    /// CPU threads for the compute kernels (flex's thread pool, libtorch's intra-op threads);
+    /// default: the number of physical cores.
+    #[arg(long, global = true, env = "METALEARN_THREADS", value_name = "N")]
+    pub threads: Option<usize>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,

@@ -10,6 +10,7 @@ mod eval;
 mod plots;
 mod predict;
 mod run_dir;
+mod threads;
 mod train;
 
 use clap::Parser;
@@ -26,7 +27,10 @@ fn main() {
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .init();
-    if let Err(err) = run(cli) {
+    if let Err(err) = threads::configure(cli.threads).and_then(|n| {
+        tracing::debug!("CPU threads: {n}");
+        run(cli)
+    }) {
         eprintln!("error: {err:#}");
         std::process::exit(1);
     }

@@ -1,0 +1,91 @@
+//! One op at a time, at the shapes of a Conv4-64 task on 80 Omniglot images (5-way 1-shot,
+//! 15 queries per class) and of Mini-ImageNet's first layer, on `Autodiff<Flex>`: forward,
+//! and forward + backward of `Σ op(x) ⊙ r`. The convolution is timed twice, this crate's
+//! (`conv2d`) and burn's (`burn_conv2d`), so that their ratio is measured in one run.
+
+use std::time::Duration;
+
+use burn::backend::{Autodiff, Flex};
+use burn::tensor::activation::relu;
+use burn::tensor::{Distribution, Tensor};
+use criterion::{Criterion, criterion_group, criterion_main};
+use meta_backbones::conv::{ConvGeom, burn_conv2d, conv2d};
+use meta_backbones::pool::max_pool2x2;
+use meta_backbones::{BatchNorm, BnConfig};
+
+type B = Autodiff<Flex>;
+type Conv = fn(Tensor<B, 4>, Tensor<B, 4>, Option<Tensor<B, 1>>, ConvGeom) -> Tensor<B, 4>;
+
+fn random<const D: usize>(shape: [usize; D]) -> Tensor<B, D> {
+    Tensor::random(shape, Distribution::Normal(0.0, 1.0), &Default::default())
+}
+
+/// Times `op` forward only and forward + backward (gradient for `x` and, if given, `w`).
+fn time_op(
+    c: &mut Criterion,
+    name: &str,
+    x: Tensor<B, 4>,
+    op: impl Fn(Tensor<B, 4>) -> Tensor<B, 4>,
+) {
+    let y = op(x.clone());
+    let r = random(y.dims());
+    c.bench_function(&format!("{name}/fwd"), |b| {
+        b.iter(|| op(x.clone().detach()))
+    });
+    c.bench_function(&format!("{name}/fwd_bwd"), |b| {
+        b.iter(|| {
+            let x = x.clone().detach().require_grad();
+            (op(x) * r.clone()).sum().backward()
+        })
+    });
+}
+
+fn benches(c: &mut Criterion) {
+    let same = ConvGeom {
+        stride: [1, 1],
+        padding: [1, 1],
+    };
+    // (label, input, output channels): the four Conv4-64 layers on 80 images, and
+    // Mini-ImageNet's first Conv4-32 layer on 80 images.
+    let layers = [
+        ("conv_1to64_28x28", [80, 1, 28, 28], 64),
+        ("conv_64to64_14x14", [80, 64, 14, 14], 64),
+        ("conv_64to64_7x7", [80, 64, 7, 7], 64),
+        ("conv_64to64_3x3", [80, 64, 3, 3], 64),
+        ("conv_3to32_84x84", [80, 3, 84, 84], 32),
+    ];
+    for (label, shape, c_out) in layers {
+        let w = random([c_out, shape[1], 3, 3]).require_grad();
+        let b = random([c_out]).require_grad();
+        for (impl_name, conv) in [("ours", conv2d as Conv), ("burn", burn_conv2d as Conv)] {
+            let (w, b) = (w.clone(), b.clone());
+            time_op(
+                c,
+                &format!("{label}/{impl_name}"),
+                random(shape),
+                move |x| conv(x, w.clone(), Some(b.clone()), same),
+            );
+        }
+    }
+    let bn: BatchNorm<B> = BnConfig::default().init(64, &Default::default());
+    time_op(c, "batchnorm_64_14x14", random([80, 64, 14, 14]), |x| {
+        bn.forward4(x)
+    });
+    time_op(c, "relu_64_14x14", random([80, 64, 14, 14]), relu);
+    time_op(
+        c,
+        "maxpool2x2_64_14x14",
+        random([80, 64, 14, 14]),
+        max_pool2x2,
+    );
+}
+
+criterion_group! {
+    name = group;
+    config = Criterion::default()
+        .sample_size(10)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(2));
+    targets = benches
+}
+criterion_main!(group);

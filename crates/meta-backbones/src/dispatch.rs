@@ -1,0 +1,58 @@
+//! Picks this crate's own kernels ([`conv`](crate::conv), [`channel`](crate::channel),
+//! [`maxpool`](crate::maxpool)) when the backend is flex, and burn's operations otherwise.
+//!
+//! Library code is generic over `B: Backend` and Rust has no specialisation, so the choice is
+//! made at run time from the backend's `TypeId`: flex itself and flex under one or two autodiff
+//! levels (a MAML inner loop lifts `Autodiff<Flex>` to `Autodiff<Autodiff<Flex>>`). A value
+//! whose type was just compared equal is moved across with [`recast`] (a safe `Any` downcast).
+
+use std::any::{Any, TypeId};
+
+use burn::tensor::DType;
+
+/// Moves a value to the type it already is; panics only if the caller compared the wrong
+/// `TypeId`s.
+pub(crate) fn recast<S: Any, T: Any>(value: S) -> T {
+    *(Box::new(value) as Box<dyn Any>)
+        .downcast::<T>()
+        .expect("recast between identical types")
+}
+
+/// Whether `a` and `b` are the same type.
+pub(crate) fn same<A: Any, B: Any>() -> bool {
+    TypeId::of::<A>() == TypeId::of::<B>()
+}
+
+/// Whether the kernels cover `dtype` (f32 and f64).
+pub(crate) fn covered(dtype: DType) -> bool {
+    matches!(dtype, DType::F32 | DType::F64)
+}
+
+/// `on_flex!(B, args, |K, a: ArgTy| body)`: when `B` is `Flex`, `Autodiff<Flex>` or
+/// `Autodiff<Autodiff<Flex>>`, *returns* `body` from the enclosing function with the type `K`
+/// naming that backend and `a` holding `args` as `ArgTy` (written in terms of `K`); otherwise
+/// evaluates to `args` unchanged, for the caller's fallback.
+macro_rules! on_flex {
+    ($B:ty, $args:expr, |$K:ident, $a:ident : $A:ty| $body:expr) => {{
+        let args = $args;
+        #[cfg(feature = "flex")]
+        let args = {
+            on_flex!(@one $B, args, burn::backend::Flex, $K, $a, $A, $body);
+            on_flex!(@one $B, args, burn::backend::Autodiff<burn::backend::Flex>, $K, $a, $A, $body);
+            on_flex!(@one $B, args,
+                burn::backend::Autodiff<burn::backend::Autodiff<burn::backend::Flex>>,
+                $K, $a, $A, $body);
+            args
+        };
+        args
+    }};
+    (@one $B:ty, $args:ident, $T:ty, $K:ident, $a:ident, $A:ty, $body:expr) => {
+        if $crate::dispatch::same::<$B, $T>() {
+            #[allow(dead_code)]
+            type $K = $T;
+            let $a: $A = $crate::dispatch::recast($args);
+            return $crate::dispatch::recast($body);
+        }
+    };
+}
+pub(crate) use on_flex;
