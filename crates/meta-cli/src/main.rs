@@ -14,8 +14,14 @@ mod threads;
 mod train;
 
 use clap::Parser;
+use mimalloc::MiMalloc;
 use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
+
+/// Tensor buffers are large and short-lived: mimalloc reuses them where glibc's allocator maps
+/// and unmaps each one (measured in docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: MiMalloc = MiMalloc;
 
 fn main() {
     let cli = args::Cli::parse();
