@@ -4,12 +4,15 @@
 //! the reference and against f64 central finite differences.
 
 use burn::backend::{Autodiff, Flex};
-use burn::module::Param;
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::GradientsParams;
 use burn::tensor::backend::Backend;
-use burn::tensor::{DType, Distribution, Tensor, TensorData};
-use meta_backbones::BnConfig;
+use burn::tensor::{DType, Distribution, Int, Tensor, TensorData};
 use meta_backbones::conv::{ConvGeom, burn_conv2d, conv2d};
 use meta_backbones::pool::{composed_max_pool2x2, max_pool2x2};
+use meta_backbones::{
+    Backbone, BnConfig, Conv4, Conv4Config, GradOrder, InnerLoop, adapt, cross_entropy,
+};
 
 type A1 = Autodiff<Flex>;
 type A2 = Autodiff<A1>;
@@ -377,4 +380,66 @@ fn max_pool_matches_composed_reference_and_finite_differences() {
             composed_max_pool2x2,
         ),
     );
+}
+
+/// Exact MAML meta-gradient of a small Conv4 on 24 images, computed inside a rayon pool of
+/// `threads` threads.
+fn meta_gradient_with_threads(threads: usize, model: &Conv4<A1>, x: &Tensor<A1, 4>) -> Vec<f32> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    pool.install(|| {
+        let labels: Vec<i64> = (0..24).map(|i| i % 4).collect();
+        let y = Tensor::<A1, 1, Int>::from_data(TensorData::new(labels, [24]), &Default::default());
+        let cfg = InnerLoop {
+            steps: 1,
+            lr: 0.4,
+            order: GradOrder::Second,
+            ..Default::default()
+        };
+        let adapted = adapt(
+            model,
+            x.clone().slice([0..8]),
+            y.clone().slice([0..8]),
+            &cfg,
+        );
+        let grads = GradientsParams::from_grads(
+            cross_entropy(adapted.forward(x.clone()), y).backward(),
+            model,
+        );
+        let mut all = Vec::new();
+        model.visit(&mut Collect(&grads, &mut all));
+        all
+    })
+}
+
+struct Collect<'a>(&'a GradientsParams, &'a mut Vec<f32>);
+impl ModuleVisitor<A1> for Collect<'_> {
+    fn visit_float<const D: usize>(&mut self, p: &Param<Tensor<A1, D>>) {
+        if let Some(g) = self.0.get::<Flex, D>(p.id) {
+            self.1.extend(g.into_data().to_vec::<f32>().unwrap());
+        }
+    }
+}
+
+#[test]
+fn meta_gradient_does_not_depend_on_the_thread_count() {
+    let dev = Default::default();
+    let model: Conv4<A1> = Conv4Config {
+        hidden: 16,
+        num_classes: 4,
+        ..Default::default()
+    }
+    .init(&dev);
+    let x = Tensor::<A1, 4>::random([24, 1, 28, 28], Distribution::Normal(0.0, 1.0), &dev);
+    let one = meta_gradient_with_threads(1, &model, &x);
+    assert!(one.iter().any(|v| *v != 0.0) && one.iter().all(|v| v.is_finite()));
+    for threads in [2, 3] {
+        assert_eq!(
+            one,
+            meta_gradient_with_threads(threads, &model, &x),
+            "{threads} threads"
+        );
+    }
 }

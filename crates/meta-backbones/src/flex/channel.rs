@@ -21,16 +21,16 @@ fn affine<T: Real>(x: &FlexTensor, s: &FlexTensor, t: &FlexTensor) -> FlexTensor
     let mut y = vec![T::default(); n * c * l];
     y.par_chunks_mut(c * l)
         .zip(xs.par_chunks(c * l))
-        .for_each(|(y, x)| {
-            for ch in 0..c {
-                let (sc, tc) = (s[ch], t[ch]);
-                let rows = y[ch * l..(ch + 1) * l]
-                    .iter_mut()
-                    .zip(&x[ch * l..(ch + 1) * l]);
-                rows.for_each(|(y, &x)| *y = x * sc + tc);
-            }
-        });
+        .for_each(|(y, x)| affine_image(x, s, t, y, l));
     tensor(y, x.shape())
+}
+
+/// One image of [`affine`]. Not inlined, so that profiles name it.
+#[inline(never)]
+fn affine_image<T: Real>(x: &[T], s: &[T], t: &[T], y: &mut [T], l: usize) {
+    for ((y, x), (&sc, &tc)) in y.chunks_mut(l).zip(x.chunks(l)).zip(s.iter().zip(t)) {
+        y.iter_mut().zip(x).for_each(|(y, &x)| *y = x * sc + tc);
+    }
 }
 
 /// `Σ_{n,l} a·b` per channel, or `Σ_{n,l} a` without `b`.
@@ -40,24 +40,29 @@ fn reduce<T: Real>(a: &FlexTensor, b: Option<&FlexTensor>) -> FlexTensor {
     let b = b.map(data::<T>);
     let out: Vec<T> = (0..c)
         .into_par_iter()
-        .map(|ch| {
-            let mut total = T::default();
-            for img in 0..n {
-                let range = (img * c + ch) * l..(img * c + ch + 1) * l;
-                let mut row = T::default();
-                match b {
-                    Some(b) => a[range.clone()]
-                        .iter()
-                        .zip(&b[range])
-                        .for_each(|(&x, &y)| row += x * y),
-                    None => a[range].iter().for_each(|&x| row += x),
-                }
-                total += row;
-            }
-            total
-        })
+        .map(|ch| reduce_channel(a, b, [n, c, l], ch))
         .collect();
     tensor(out, Shape::new([c]))
+}
+
+/// One channel of [`reduce`]: each `(n, ch)` row summed, then the rows in order. Not inlined,
+/// so that profiles name it.
+#[inline(never)]
+fn reduce_channel<T: Real>(a: &[T], b: Option<&[T]>, [n, c, l]: [usize; 3], ch: usize) -> T {
+    let mut total = T::default();
+    for img in 0..n {
+        let range = (img * c + ch) * l..(img * c + ch + 1) * l;
+        let mut row = T::default();
+        match b {
+            Some(b) => a[range.clone()]
+                .iter()
+                .zip(&b[range])
+                .for_each(|(&x, &y)| row += x * y),
+            None => a[range].iter().for_each(|&x| row += x),
+        }
+        total += row;
+    }
+    total
 }
 
 fn broadcast<T: Real>(v: &FlexTensor, shape: Shape) -> FlexTensor {

@@ -204,86 +204,120 @@ fn forward<T: Real>(
 ) -> FlexTensor {
     let (x, w) = (data::<T>(x), data::<T>(w));
     let b = b.map(data::<T>);
-    let (k, plane, c_out) = (d.k(), d.out_plane(), d.c_out);
-    let mut y = vec![T::default(); d.n * c_out * plane];
-    y.par_chunks_mut(c_out * plane).enumerate().for_each_init(
-        || vec![T::default(); k * plane],
-        |cols, (img, y)| {
-            im2col(&x[img * d.in_len()..][..d.in_len()], cols, d);
-            matmul(
-                [c_out, plane, k],
-                y,
-                [plane, 1],
-                false,
-                w,
-                [k, 1],
-                cols,
-                [plane, 1],
-            );
-            if let Some(b) = b {
-                for (row, &bias) in y.chunks_mut(plane).zip(b) {
-                    row.iter_mut().for_each(|v| *v += bias);
-                }
-            }
-        },
+    let mut y = vec![T::default(); d.n * d.c_out * d.out_plane()];
+    y.par_chunks_mut(d.c_out * d.out_plane())
+        .zip(x.par_chunks(d.in_len()))
+        .for_each_init(
+            || vec![T::default(); d.k() * d.out_plane()],
+            |cols, (y, x)| forward_image(x, w, b, y, cols, d),
+        );
+    tensor(y, [d.n, d.c_out, d.out_hw[0], d.out_hw[1]].into())
+}
+
+/// One image of [`forward`]. Not inlined, so that profiles name it.
+#[inline(never)]
+fn forward_image<T: Real>(
+    x: &[T],
+    w: &[T],
+    b: Option<&[T]>,
+    y: &mut [T],
+    cols: &mut [T],
+    d: &Dims,
+) {
+    let (k, plane) = (d.k(), d.out_plane());
+    im2col(x, cols, d);
+    matmul(
+        [d.c_out, plane, k],
+        y,
+        [plane, 1],
+        false,
+        w,
+        [k, 1],
+        cols,
+        [plane, 1],
     );
-    tensor(y, [d.n, c_out, d.out_hw[0], d.out_hw[1]].into())
+    if let Some(b) = b {
+        for (row, &bias) in y.chunks_mut(plane).zip(b) {
+            row.iter_mut().for_each(|v| *v += bias);
+        }
+    }
 }
 
 fn input_grad<T: Real>(dy: &FlexTensor, w: &FlexTensor, d: &Dims) -> FlexTensor {
     let (dy, w) = (data::<T>(dy), data::<T>(w));
-    let (k, plane, c_out) = (d.k(), d.out_plane(), d.c_out);
     let mut dx = vec![T::default(); d.n * d.in_len()];
-    dx.par_chunks_mut(d.in_len()).enumerate().for_each_init(
-        || vec![T::default(); k * plane],
-        |cols, (img, dx)| {
-            let dy = &dy[img * c_out * plane..][..c_out * plane];
-            matmul(
-                [k, plane, c_out],
-                cols,
-                [plane, 1],
-                false,
-                w,
-                [1, k],
-                dy,
-                [plane, 1],
-            );
-            col2im(cols, dx, d);
-        },
-    );
+    dx.par_chunks_mut(d.in_len())
+        .zip(dy.par_chunks(d.c_out * d.out_plane()))
+        .for_each_init(
+            || vec![T::default(); d.k() * d.out_plane()],
+            |cols, (dx, dy)| input_grad_image(dy, w, dx, cols, d),
+        );
     tensor(dx, [d.n, d.c_in, d.in_hw[0], d.in_hw[1]].into())
+}
+
+/// One image of [`input_grad`]. Not inlined, so that profiles name it.
+#[inline(never)]
+fn input_grad_image<T: Real>(dy: &[T], w: &[T], dx: &mut [T], cols: &mut [T], d: &Dims) {
+    let (k, plane) = (d.k(), d.out_plane());
+    matmul(
+        [k, plane, d.c_out],
+        cols,
+        [plane, 1],
+        false,
+        w,
+        [1, k],
+        dy,
+        [plane, 1],
+    );
+    col2im(cols, dx, d);
 }
 
 fn weight_grad<T: Real>(x: &FlexTensor, dy: &FlexTensor, d: &Dims) -> FlexTensor {
     let (x, dy) = (data::<T>(x), data::<T>(dy));
-    let (k, plane, c_out) = (d.k(), d.out_plane(), d.c_out);
     let chunks: Vec<Vec<T>> = (0..d.n.div_ceil(DW_CHUNK))
         .into_par_iter()
         .map(|chunk| {
-            let mut acc = vec![T::default(); c_out * k];
-            let mut cols = vec![T::default(); k * plane];
-            for img in chunk * DW_CHUNK..((chunk + 1) * DW_CHUNK).min(d.n) {
-                im2col(&x[img * d.in_len()..][..d.in_len()], &mut cols, d);
-                let dy = &dy[img * c_out * plane..][..c_out * plane];
-                matmul(
-                    [c_out, k, plane],
-                    &mut acc,
-                    [k, 1],
-                    true,
-                    dy,
-                    [plane, 1],
-                    &cols,
-                    [1, plane],
-                );
-            }
-            acc
+            weight_grad_chunk(
+                x,
+                dy,
+                chunk * DW_CHUNK..((chunk + 1) * DW_CHUNK).min(d.n),
+                d,
+            )
         })
         .collect();
-    let mut dw = vec![T::default(); c_out * k];
+    let mut dw = vec![T::default(); d.c_out * d.k()];
     for chunk in &chunks {
         dw.iter_mut().zip(chunk).for_each(|(a, &b)| *a += b);
     }
-    tensor(dw, [c_out, d.c_in, d.kernel[0], d.kernel[1]].into())
+    tensor(dw, [d.c_out, d.c_in, d.kernel[0], d.kernel[1]].into())
+}
+
+/// [`weight_grad`]'s sum over `images`. Not inlined, so that profiles name it.
+#[inline(never)]
+fn weight_grad_chunk<T: Real>(
+    x: &[T],
+    dy: &[T],
+    images: std::ops::Range<usize>,
+    d: &Dims,
+) -> Vec<T> {
+    let (k, plane, c_out) = (d.k(), d.out_plane(), d.c_out);
+    let mut acc = vec![T::default(); c_out * k];
+    let mut cols = vec![T::default(); k * plane];
+    for img in images {
+        im2col(&x[img * d.in_len()..][..d.in_len()], &mut cols, d);
+        let dy = &dy[img * c_out * plane..][..c_out * plane];
+        matmul(
+            [c_out, k, plane],
+            &mut acc,
+            [k, 1],
+            true,
+            dy,
+            [plane, 1],
+            &cols,
+            [1, plane],
+        );
+    }
+    acc
 }
 
 fn dims4(t: &FlexTensor) -> [usize; 4] {

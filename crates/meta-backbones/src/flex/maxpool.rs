@@ -29,6 +29,30 @@ fn argmax<T: Real>(plane: &[T], w: usize, i: usize, j: usize) -> usize {
     best
 }
 
+/// `out[i, j] = values[argmax of window (i, j) of plane]` for one `W`-wide plane (`values` is
+/// `plane` itself when pooling). Not inlined, so that profiles name it.
+#[inline(never)]
+fn gather_plane<T: Real>(plane: &[T], values: &[T], w: usize, out: &mut [T]) {
+    let w2 = w / 2;
+    for (i, row) in out.chunks_mut(w2).enumerate() {
+        for (j, o) in row.iter_mut().enumerate() {
+            *o = values[argmax(plane, w, i, j)];
+        }
+    }
+}
+
+/// `dx[argmax of window (i, j)] = dy[i, j]` for one plane. Not inlined, so that profiles name
+/// it.
+#[inline(never)]
+fn scatter_plane<T: Real>(plane: &[T], dy: &[T], w: usize, dx: &mut [T]) {
+    let w2 = w / 2;
+    for (i, row) in dy.chunks(w2).enumerate() {
+        for (j, &v) in row.iter().enumerate() {
+            dx[argmax(plane, w, i, j)] = v;
+        }
+    }
+}
+
 fn pool<T: Real>(x: &FlexTensor) -> FlexTensor {
     let [nc, h, w] = planes(x);
     let (h2, w2) = (h / 2, w / 2);
@@ -37,13 +61,7 @@ fn pool<T: Real>(x: &FlexTensor) -> FlexTensor {
     if h2 * w2 > 0 {
         y.par_chunks_mut(h2 * w2)
             .zip(xs.par_chunks(h * w))
-            .for_each(|(y, plane)| {
-                for i in 0..h2 {
-                    for j in 0..w2 {
-                        y[i * w2 + j] = plane[argmax(plane, w, i, j)];
-                    }
-                }
-            });
+            .for_each(|(y, plane)| gather_plane(plane, plane, w, y));
     }
     let [n, c, _, _]: [usize; 4] = x.shape().dims();
     tensor(y, Shape::new([n, c, h2, w2]))
@@ -57,13 +75,7 @@ fn scatter<T: Real>(dy: &FlexTensor, x: &FlexTensor) -> FlexTensor {
     if h2 * w2 > 0 {
         dx.par_chunks_mut(h * w)
             .zip(xs.par_chunks(h * w).zip(dys.par_chunks(h2 * w2)))
-            .for_each(|(dx, (plane, dy))| {
-                for i in 0..h2 {
-                    for j in 0..w2 {
-                        dx[argmax(plane, w, i, j)] = dy[i * w2 + j];
-                    }
-                }
-            });
+            .for_each(|(dx, (plane, dy))| scatter_plane(plane, dy, w, dx));
     }
     tensor(dx, x.shape())
 }
@@ -76,13 +88,7 @@ fn gather<T: Real>(g: &FlexTensor, x: &FlexTensor) -> FlexTensor {
     if h2 * w2 > 0 {
         y.par_chunks_mut(h2 * w2)
             .zip(xs.par_chunks(h * w).zip(gs.par_chunks(h * w)))
-            .for_each(|(y, (plane, g))| {
-                for i in 0..h2 {
-                    for j in 0..w2 {
-                        y[i * w2 + j] = g[argmax(plane, w, i, j)];
-                    }
-                }
-            });
+            .for_each(|(y, (plane, g))| gather_plane(plane, g, w, y));
     }
     let [n, c, _, _]: [usize; 4] = x.shape().dims();
     tensor(y, Shape::new([n, c, h2, w2]))
