@@ -91,7 +91,7 @@ def main():
         subprocess.run(["perf", "record", "-q", "-F", str(args.freq), "--call-graph",
                         "dwarf,16384", "-o", data, "--"] + cmd, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        text = subprocess.run(["perf", "script", "-i", data], check=True, capture_output=True,
+        text = subprocess.run(["perf", "script", "--no-inline", "-i", data], check=True, capture_output=True,
                               text=True).stdout
     totals = collections.Counter()
     for period, frames in samples(text):

@@ -1,7 +1,9 @@
 //! One op at a time, at the shapes of a Conv4-64 task on 80 Omniglot images (5-way 1-shot,
 //! 15 queries per class) and of Mini-ImageNet's first layer, on `Autodiff<Flex>`: forward,
-//! and forward + backward of `Σ op(x) ⊙ r`. The convolution is timed twice, this crate's
-//! (`conv2d`) and burn's (`burn_conv2d`), so that their ratio is measured in one run.
+//! and forward + backward of `Σ op(x) ⊙ r`. Each op is timed twice, this crate's custom
+//! operation and the composition of burn operations it replaced (burn's `conv2d`; batch-norm
+//! and max-pool from reductions, `repeat_dim` and `max_dim`), so their ratio is measured in one
+//! run.
 
 use std::time::Duration;
 
@@ -10,7 +12,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Distribution, Tensor};
 use criterion::{Criterion, criterion_group, criterion_main};
 use meta_backbones::conv::{ConvGeom, burn_conv2d, conv2d};
-use meta_backbones::pool::max_pool2x2;
+use meta_backbones::pool::{composed_max_pool2x2, max_pool2x2};
 use meta_backbones::{BatchNorm, BnConfig};
 
 type B = Autodiff<Flex>;
@@ -38,6 +40,19 @@ fn time_op(
             (op(x) * r.clone()).sum().backward()
         })
     });
+}
+
+/// Batch-norm (batch statistics, γ = 1, β = 0) as this crate wrote it before its channel
+/// operations: reductions and `repeat_dim`-materialised per-channel vectors.
+fn composed_bn(x: Tensor<B, 4>) -> Tensor<B, 4> {
+    let [n, c, h, w] = x.dims();
+    let x = x.reshape([n, c, h * w]);
+    let mean = x.clone().mean_dim(2).mean_dim(0);
+    let var = (x.clone() * x.clone()).mean_dim(2).mean_dim(0) - mean.clone() * mean.clone();
+    let scale = var.add_scalar(1e-5).sqrt().recip();
+    let shift = mean.neg() * scale.clone();
+    let full = |t: Tensor<B, 3>| t.repeat_dim(0, n).repeat_dim(2, h * w);
+    (x * full(scale) + full(shift)).reshape([n, c, h, w])
 }
 
 fn benches(c: &mut Criterion) {

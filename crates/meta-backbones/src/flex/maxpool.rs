@@ -14,19 +14,50 @@ fn planes(x: &FlexTensor) -> [usize; 3] {
     [n * c, h, w]
 }
 
-/// Offset in a `W`-wide plane of the maximum of window `(i, j)` (first one on ties; a NaN
-/// wins, so that it propagates as through any max).
-#[inline]
-fn argmax<T: Real>(plane: &[T], w: usize, i: usize, j: usize) -> usize {
-    let top = 2 * i * w + 2 * j;
-    let mut best = top;
-    for k in [top + 1, top + w, top + w + 1] {
-        let v = plane[k];
-        if v > plane[best] || v.partial_cmp(&v).is_none() {
-            best = k;
-        }
+/// `y` beats `x` for the maximum: greater, or NaN (so that a NaN propagates as through any
+/// max); on ties the earlier value stays.
+#[inline(always)]
+fn beats<T: Real>(y: T, x: T) -> bool {
+    #[allow(clippy::eq_op)] // `y != y`: y is NaN
+    let nan = y != y;
+    (y > x) | nan
+}
+
+/// Which of a window's four values `[top-left, top-right, bottom-left, bottom-right]` is its
+/// maximum (first on ties). Written with selects, not branches or indexing, which random data
+/// and store forwarding make slow.
+#[inline(always)]
+fn pick<T: Real>(p: [T; 4]) -> usize {
+    let (top, bottom) = (beats(p[1], p[0]), beats(p[3], p[2]));
+    let m01 = if top { p[1] } else { p[0] };
+    let m23 = if bottom { p[3] } else { p[2] };
+    if beats(m23, m01) {
+        2 + bottom as usize
+    } else {
+        top as usize
     }
-    best
+}
+
+/// `v` at the position of `p`'s maximum ([`pick`]), by selects.
+#[inline(always)]
+fn choose<T: Real>(p: [T; 4], v: [T; 4]) -> T {
+    let (top, bottom) = (beats(p[1], p[0]), beats(p[3], p[2]));
+    let (m01, v01) = if top { (p[1], v[1]) } else { (p[0], v[0]) };
+    let (m23, v23) = if bottom { (p[3], v[3]) } else { (p[2], v[2]) };
+    if beats(m23, m01) { v23 } else { v01 }
+}
+
+/// Window `j` of the row pair `(r0, r1)`.
+#[inline(always)]
+fn window<T: Real>(r0: &[T], r1: &[T], j: usize) -> [T; 4] {
+    [r0[2 * j], r0[2 * j + 1], r1[2 * j], r1[2 * j + 1]]
+}
+
+/// Rows `2i` and `2i + 1` of a `W`-wide plane.
+#[inline(always)]
+fn rows<T>(plane: &[T], w: usize, i: usize) -> (&[T], &[T]) {
+    let pair = &plane[2 * i * w..(2 * i + 2) * w];
+    pair.split_at(w)
 }
 
 /// `out[i, j] = values[argmax of window (i, j) of plane]` for one `W`-wide plane (`values` is
@@ -34,21 +65,25 @@ fn argmax<T: Real>(plane: &[T], w: usize, i: usize, j: usize) -> usize {
 #[inline(never)]
 fn gather_plane<T: Real>(plane: &[T], values: &[T], w: usize, out: &mut [T]) {
     let w2 = w / 2;
-    for (i, row) in out.chunks_mut(w2).enumerate() {
-        for (j, o) in row.iter_mut().enumerate() {
-            *o = values[argmax(plane, w, i, j)];
+    for (i, out) in out.chunks_exact_mut(w2).enumerate() {
+        let ((p0, p1), (v0, v1)) = (rows(plane, w, i), rows(values, w, i));
+        for (j, o) in out.iter_mut().enumerate() {
+            *o = choose(window(p0, p1, j), window(v0, v1, j));
         }
     }
 }
 
-/// `dx[argmax of window (i, j)] = dy[i, j]` for one plane. Not inlined, so that profiles name
-/// it.
+/// `dx[argmax of window (i, j)] = dy[i, j]` for one plane (`dx` zeroed by the caller). Not
+/// inlined, so that profiles name it.
 #[inline(never)]
 fn scatter_plane<T: Real>(plane: &[T], dy: &[T], w: usize, dx: &mut [T]) {
     let w2 = w / 2;
-    for (i, row) in dy.chunks(w2).enumerate() {
-        for (j, &v) in row.iter().enumerate() {
-            dx[argmax(plane, w, i, j)] = v;
+    for (i, dy) in dy.chunks_exact(w2).enumerate() {
+        let (p0, p1) = rows(plane, w, i);
+        let pair = &mut dx[2 * i * w..(2 * i + 2) * w];
+        for (j, &v) in dy.iter().enumerate() {
+            let k = pick(window(p0, p1, j));
+            pair[(k >> 1) * w + 2 * j + (k & 1)] = v;
         }
     }
 }
