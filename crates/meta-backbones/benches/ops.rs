@@ -83,16 +83,31 @@ fn benches(c: &mut Criterion) {
         }
     }
     let bn: BatchNorm<B> = BnConfig::default().init(64, &Default::default());
-    time_op(c, "batchnorm_64_14x14", random([80, 64, 14, 14]), |x| {
-        bn.forward4(x)
-    });
-    time_op(c, "relu_64_14x14", random([80, 64, 14, 14]), relu);
-    time_op(
-        c,
-        "maxpool2x2_64_14x14",
-        random([80, 64, 14, 14]),
-        max_pool2x2,
-    );
+    for shape in [[80, 64, 28, 28], [80, 64, 14, 14]] {
+        let size = format!("64_{}x{}", shape[2], shape[3]);
+        time_op(c, &format!("batchnorm_{size}/ours"), random(shape), |x| {
+            bn.forward4(x)
+        });
+        time_op(
+            c,
+            &format!("batchnorm_{size}/composed"),
+            random(shape),
+            composed_bn,
+        );
+        time_op(
+            c,
+            &format!("maxpool2x2_{size}/ours"),
+            random(shape),
+            max_pool2x2,
+        );
+        time_op(
+            c,
+            &format!("maxpool2x2_{size}/composed"),
+            random(shape),
+            composed_max_pool2x2,
+        );
+        time_op(c, &format!("relu_{size}"), random(shape), relu);
+    }
 }
 
 criterion_group! {

@@ -16,6 +16,14 @@ use meta_backbones::{
 
 type A1 = Autodiff<Flex>;
 type A2 = Autodiff<A1>;
+/// A convolution on backend `B`, `conv2d` or `burn_conv2d`.
+type ConvFn<B> = fn(Tensor<B, 4>, Tensor<B, 4>, Option<Tensor<B, 1>>, ConvGeom) -> Tensor<B, 4>;
+/// A one-input op on each of the three backends the tests use.
+type Unary = (
+    fn(Tensor<Flex, 4>) -> Tensor<Flex, 4>,
+    fn(Tensor<A1, 4>) -> Tensor<A1, 4>,
+    fn(Tensor<A2, 4>) -> Tensor<A2, 4>,
+);
 
 /// `(x shape, weight shape, geometry)` covering stride 1 and 2, padding 0–2, 1×1 and 3×3
 /// kernels, odd sizes and a single input channel.
@@ -73,7 +81,7 @@ fn forward_equals_burns_convolution() {
 
 /// Gradients of `Σ tanh(conv(x, w, b)) ⊙ r` for x, w and b, from `f`.
 fn grads(
-    f: fn(Tensor<A1, 4>, Tensor<A1, 4>, Option<Tensor<A1, 1>>, ConvGeom) -> Tensor<A1, 4>,
+    f: ConvFn<A1>,
     inputs: (
         &Tensor<Flex, 4>,
         &Tensor<Flex, 4>,
@@ -175,7 +183,7 @@ fn f64_gradients_match_finite_differences() {
 /// taken one autodiff level up (as the MAML inner loop does) and `φ`'s own gradient with
 /// respect to x, w and b on the level below: the gradient of a gradient.
 fn second_order(
-    f: fn(Tensor<A2, 4>, Tensor<A2, 4>, Option<Tensor<A2, 1>>, ConvGeom) -> Tensor<A2, 4>,
+    f: ConvFn<A2>,
     (x, w, b): (&[f64], &[f64], &[f64]),
     (xs, ws): ([usize; 4], [usize; 4]),
     (r, u, v): (&Tensor<Flex, 4>, &Tensor<Flex, 4>, &Tensor<Flex, 4>),
@@ -308,20 +316,7 @@ fn unary_second_order(
 
 /// `ours` against `reference` in f32 (values, gradient) and f64 (gradient of gradient, also
 /// against finite differences), on the shapes given.
-fn check_unary(
-    name: &str,
-    shapes: &[[usize; 4]],
-    ours: (
-        fn(Tensor<Flex, 4>) -> Tensor<Flex, 4>,
-        fn(Tensor<A1, 4>) -> Tensor<A1, 4>,
-        fn(Tensor<A2, 4>) -> Tensor<A2, 4>,
-    ),
-    reference: (
-        fn(Tensor<Flex, 4>) -> Tensor<Flex, 4>,
-        fn(Tensor<A1, 4>) -> Tensor<A1, 4>,
-        fn(Tensor<A2, 4>) -> Tensor<A2, 4>,
-    ),
-) {
+fn check_unary(name: &str, shapes: &[[usize; 4]], ours: Unary, reference: Unary) {
     for &shape in shapes {
         let x = random::<Flex, 4>(shape, DType::F32);
         let y = ours.0(x.clone());
@@ -334,8 +329,19 @@ fn check_unary(
         );
         assert!(err < 1e-4, "{name} gradient {shape:?}: {err}");
 
-        let x = values(random::<Flex, 4>(shape, DType::F64));
+        let x64 = random::<Flex, 4>(shape, DType::F64);
         let r = random::<Flex, 4>(y.dims(), DType::F64);
+        let x = values(x64.clone());
+        let loss = |p: &[f64]| {
+            let dev = Default::default();
+            let t = Tensor::<Flex, 4>::from_data(
+                TensorData::new(p.to_vec(), shape),
+                (&dev, DType::F64),
+            );
+            values((ours.0(t).tanh() * r.clone()).sum())[0]
+        };
+        let err = max_rel(&unary_grad(ours.1, &x64, &r), &finite_differences(&x, loss));
+        assert!(err < 1e-7, "{name} f64 gradient vs FD {shape:?}: {err}");
         let u = random::<Flex, 4>(shape, DType::F64);
         let (_, g_ours) = unary_second_order(ours.2, &x, shape, (&r, &u));
         let (_, g_ref) = unary_second_order(reference.2, &x, shape, (&r, &u));
@@ -400,8 +406,8 @@ fn meta_gradient_with_threads(threads: usize, model: &Conv4<A1>, x: &Tensor<A1, 
         };
         let adapted = adapt(
             model,
-            x.clone().slice([0..8]),
-            y.clone().slice([0..8]),
+            x.clone().narrow(0, 0, 8),
+            y.clone().narrow(0, 0, 8),
             &cfg,
         );
         let grads = GradientsParams::from_grads(

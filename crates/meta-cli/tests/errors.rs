@@ -25,6 +25,18 @@ fn impossible_episode_settings_name_the_flag() {
 }
 
 #[test]
+fn bad_thread_counts_name_the_flag_or_variable() {
+    fails_with(
+        metalearn(&["--threads", "0", "train", "--list-presets"]),
+        &["--threads", "at least 1"],
+    );
+    fails_with(
+        metalearn(&["train", "--threads", "two", "--list-presets"]),
+        &["--threads", "two"],
+    );
+}
+
+#[test]
 fn backend_not_compiled_in_names_the_cargo_feature() {
     if cfg!(feature = "cuda") {
         return;
