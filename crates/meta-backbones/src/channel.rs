@@ -19,9 +19,9 @@ use burn::backend::autodiff::ops::{Backward, Ops, OpsKind};
 use burn::backend::autodiff::{Autodiff, NodeId};
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
-use burn::tensor::{Shape, Tensor, TensorMetadata, TensorPrimitive};
+use burn::tensor::{Shape, Tensor, TensorMetadata};
 
-use crate::dispatch::{covered, on_flex};
+use crate::dispatch::{float, on_flex, wrap};
 
 /// The per-channel kernels a backend provides; shapes as in the module docs.
 pub trait ChannelKernels: Backend {
@@ -39,14 +39,6 @@ pub trait ChannelKernels: Backend {
     fn channel_broadcast(v: FloatTensor<Self>, shape: Shape) -> FloatTensor<Self>;
 }
 
-fn float<B: Backend, const D: usize>(t: Tensor<B, D>) -> FloatTensor<B> {
-    t.into_primitive().tensor()
-}
-
-fn wrap<B: Backend, const D: usize>(t: FloatTensor<B>) -> Tensor<B, D> {
-    Tensor::from_primitive(TensorPrimitive::Float(t))
-}
-
 fn column<B: Backend>(v: Tensor<B, 1>) -> Tensor<B, 3> {
     let [c] = v.dims();
     v.reshape([1, c, 1])
@@ -54,11 +46,9 @@ fn column<B: Backend>(v: Tensor<B, 1>) -> Tensor<B, 3> {
 
 /// `y[n, c, l] = x[n, c, l]·s[c] + t[c]`.
 pub fn affine<B: Backend>(x: Tensor<B, 3>, s: Tensor<B, 1>, t: Tensor<B, 1>) -> Tensor<B, 3> {
-    if !covered(x.dtype()) {
-        return x * column(s) + column(t);
-    }
-    let (x, s, t) = on_flex!(B, (x, s, t), |K,
-                                            a: (
+    let dtype = x.dtype();
+    let (x, s, t) = on_flex!(B, dtype, (x, s, t), |K,
+                                                   a: (
         Tensor<K, 3>,
         Tensor<K, 1>,
         Tensor<K, 1>
@@ -70,10 +60,8 @@ pub fn affine<B: Backend>(x: Tensor<B, 3>, s: Tensor<B, 1>, t: Tensor<B, 1>) -> 
 
 /// `d[c] = Σ_{n,l} a[n, c, l]·b[n, c, l]`.
 pub fn dot<B: Backend>(a: Tensor<B, 3>, b: Tensor<B, 3>) -> Tensor<B, 1> {
-    if !covered(a.dtype()) {
-        return sum(a * b);
-    }
-    let (a, b) = on_flex!(B, (a, b), |K, p: (Tensor<K, 3>, Tensor<K, 3>)| {
+    let dtype = a.dtype();
+    let (a, b) = on_flex!(B, dtype, (a, b), |K, p: (Tensor<K, 3>, Tensor<K, 3>)| {
         wrap::<K, 1>(K::channel_dot(float(p.0), float(p.1)))
     });
     sum(a * b)
@@ -81,12 +69,10 @@ pub fn dot<B: Backend>(a: Tensor<B, 3>, b: Tensor<B, 3>) -> Tensor<B, 1> {
 
 /// `d[c] = Σ_{n,l} a[n, c, l]`.
 pub fn sum<B: Backend>(a: Tensor<B, 3>) -> Tensor<B, 1> {
-    if !covered(a.dtype()) {
-        return a.sum_dim(2).sum_dim(0).flatten(0, 2);
-    }
-    let a = on_flex!(B, a, |K, p: Tensor<K, 3>| wrap::<K, 1>(K::channel_sum(
-        float(p)
-    )));
+    let dtype = a.dtype();
+    let a = on_flex!(B, dtype, a, |K, p: Tensor<K, 3>| wrap::<K, 1>(
+        K::channel_sum(float(p))
+    ));
     a.sum_dim(2).sum_dim(0).flatten(0, 2)
 }
 

@@ -28,9 +28,9 @@ use burn::nn::PaddingConfig2d;
 use burn::nn::conv::Conv2d;
 use burn::tensor::backend::Backend;
 use burn::tensor::ops::{ConvOptions, FloatTensor};
-use burn::tensor::{Shape, Tensor, TensorMetadata, TensorPrimitive};
+use burn::tensor::{Shape, Tensor, TensorMetadata};
 
-use crate::dispatch::{covered, on_flex};
+use crate::dispatch::{float, on_flex, wrap};
 
 /// Stride and zero padding of a convolution (dilation 1, one group).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,14 +87,9 @@ pub fn conv2d<B: Backend>(
     bias: Option<Tensor<B, 1>>,
     geom: ConvGeom,
 ) -> Tensor<B, 4> {
-    if !covered(x.dtype()) {
-        return burn_conv2d(x, weight, bias, geom);
-    }
-    let (x, weight, bias) = on_flex!(B, (x, weight, bias), |K, a: ConvArgs<K>| {
-        let prim = |t: Tensor<K, 4>| t.into_primitive().tensor();
-        let b = a.2.map(|b| b.into_primitive().tensor());
-        let y = K::conv_fwd(prim(a.0), prim(a.1), b, geom);
-        Tensor::<K, 4>::from_primitive(TensorPrimitive::Float(y))
+    let dtype = x.dtype();
+    let (x, weight, bias) = on_flex!(B, dtype, (x, weight, bias), |K, a: ConvArgs<K>| {
+        wrap::<K, 4>(K::conv_fwd(float(a.0), float(a.1), a.2.map(float), geom))
     });
     burn_conv2d(x, weight, bias, geom)
 }

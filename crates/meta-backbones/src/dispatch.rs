@@ -8,7 +8,9 @@
 
 use std::any::{Any, TypeId};
 
-use burn::tensor::DType;
+use burn::tensor::backend::Backend;
+use burn::tensor::ops::FloatTensor;
+use burn::tensor::{DType, Tensor, TensorPrimitive};
 
 /// Moves a value to the type it already is; panics only if the caller compared the wrong
 /// `TypeId`s.
@@ -28,15 +30,27 @@ pub(crate) fn covered(dtype: DType) -> bool {
     matches!(dtype, DType::F32 | DType::F64)
 }
 
-/// `on_flex!(B, args, |K, a: ArgTy| body)`: when `B` is `Flex`, `Autodiff<Flex>` or
-/// `Autodiff<Autodiff<Flex>>`, *returns* `body` from the enclosing function with the type `K`
-/// naming that backend and `a` holding `args` as `ArgTy` (written in terms of `K`); otherwise
-/// evaluates to `args` unchanged, for the caller's fallback.
+/// The float primitive of `t`, for a kernel call.
+pub(crate) fn float<B: Backend, const D: usize>(t: Tensor<B, D>) -> FloatTensor<B> {
+    t.into_primitive().tensor()
+}
+
+/// A kernel's result as a tensor.
+pub(crate) fn wrap<B: Backend, const D: usize>(t: FloatTensor<B>) -> Tensor<B, D> {
+    Tensor::from_primitive(TensorPrimitive::Float(t))
+}
+
+/// `on_flex!(B, dtype, args, |K, a: ArgTy| body)`: when `B` is `Flex`, `Autodiff<Flex>` or
+/// `Autodiff<Autodiff<Flex>>` and `dtype` is [`covered`], *returns* `body` from the enclosing
+/// function with the type `K` naming that backend and `a` holding `args` as `ArgTy` (written
+/// in terms of `K`); otherwise evaluates to `args` unchanged, for the caller's fallback.
 macro_rules! on_flex {
-    ($B:ty, $args:expr, |$K:ident, $a:ident : $A:ty| $body:expr) => {{
+    ($B:ty, $dtype:expr, $args:expr, |$K:ident, $a:ident : $A:ty| $body:expr) => {{
         let args = $args;
         #[cfg(feature = "flex")]
-        let args = {
+        let args = if !$crate::dispatch::covered($dtype) {
+            args
+        } else {
             on_flex!(@one $B, args, burn::backend::Flex, $K, $a, $A, $body);
             on_flex!(@one $B, args, burn::backend::Autodiff<burn::backend::Flex>, $K, $a, $A, $body);
             on_flex!(@one $B, args,
@@ -44,6 +58,8 @@ macro_rules! on_flex {
                 $K, $a, $A, $body);
             args
         };
+        #[cfg(not(feature = "flex"))]
+        let _ = $dtype;
         args
     }};
     (@one $B:ty, $args:ident, $T:ty, $K:ident, $a:ident, $A:ty, $body:expr) => {

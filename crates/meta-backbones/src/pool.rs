@@ -1,21 +1,18 @@
 //! Pooling written from reshapes and reductions, so that it supports a second backward pass
 //! (burn 0.21's `max_pool2d` / `avg_pool2d` do not; DESIGN §10).
 
-use burn::tensor::{Tensor, TensorPrimitive, backend::Backend};
+use burn::tensor::{Tensor, backend::Backend};
 
-use crate::dispatch::{covered, on_flex};
+use crate::dispatch::{float, on_flex, wrap};
 use crate::maxpool::PoolKernels;
 
 /// 2×2 max-pool with stride 2 on `[N, C, H, W]`, giving `[N, C, H/2, W/2]` (an odd last row or
 /// column is dropped, as PyTorch's `MaxPool2d(2)` does). On flex this is the custom operation
 /// of [`crate::maxpool`]; elsewhere [`composed_max_pool2x2`].
 pub fn max_pool2x2<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
-    if !covered(x.dtype()) {
-        return composed_max_pool2x2(x);
-    }
-    let x = on_flex!(B, x, |K, x: Tensor<K, 4>| {
-        let y = K::pool_max(x.into_primitive().tensor());
-        Tensor::<K, 4>::from_primitive(TensorPrimitive::Float(y))
+    let dtype = x.dtype();
+    let x = on_flex!(B, dtype, x, |K, x: Tensor<K, 4>| {
+        wrap::<K, 4>(K::pool_max(float(x)))
     });
     composed_max_pool2x2(x)
 }
