@@ -8,10 +8,11 @@
 //! - the query losses of three meta-iterations (SGD outer steps, see [`trainer_config`]), and
 //! - the meta-parameters after them
 //!
-//! match flex's within [`TOLERANCE`] (relative, per tensor). Both trainers start from the same
-//! meta-parameters: flex's initial checkpoint, loaded on the other backend — which also proves
-//! that a checkpoint moves between backends. For every backbone, the forward pass, the
-//! support-set gradient and the exact second-order meta-gradient of one inner step agree too.
+//! match flex's within [`TOLERANCE`] ([`WGPU_TOLERANCE`] on wgpu; relative, per tensor). Both
+//! trainers start from the same meta-parameters: flex's initial checkpoint, loaded on the other
+//! backend — which also proves that a checkpoint moves between backends. For every backbone, the
+//! forward pass, the support-set gradient and the exact second-order meta-gradient of one inner
+//! step agree too.
 
 use std::path::Path;
 
@@ -36,6 +37,11 @@ type Reference = burn::backend::Autodiff<burn::backend::Flex>;
 
 /// Largest accepted relative difference: `‖a − b‖ / ‖b‖` per tensor, `|a − b| / |b|` per loss.
 const TOLERANCE: f64 = 1e-4;
+/// wgpu's tolerance. On lavapipe, the convolution kernel that wgpu's autotune picks for the
+/// first layer's weight gradient (a sum over 15 images × 784 positions) depends on which
+/// kernels ran before; one of them puts FOMAML's first-layer meta-gradient 1.9e-4 (relative)
+/// from flex, where ndarray is 3.7e-6 from flex. A wrong formula moves results by O(1).
+const WGPU_TOLERANCE: f64 = 5e-4;
 /// Meta-iterations compared per algorithm.
 const ITERATIONS: usize = 3;
 const META_BATCH: usize = 2;
@@ -164,11 +170,20 @@ fn worst_relative(what: &str, a: &[Vec<f64>], b: &[Vec<f64>]) -> f64 {
         .fold(0.0, f64::max)
 }
 
-fn assert_close(backend: &str, what: &str, rel: f64) {
+/// The tolerance of the backend named `backend` (a test module's name).
+fn tolerance(backend: &str) -> f64 {
+    if backend == "wgpu" {
+        WGPU_TOLERANCE
+    } else {
+        TOLERANCE
+    }
+}
+
+fn assert_close(backend: &str, what: &str, rel: f64, tol: f64) {
     eprintln!("{backend}: {what}: worst relative difference to flex {rel:.2e}");
     assert!(
-        rel <= TOLERANCE,
-        "{backend}: {what} differs from flex by {rel:.2e} (relative; tolerance {TOLERANCE:.0e})"
+        rel <= tol,
+        "{backend}: {what} differs from flex by {rel:.2e} (relative; tolerance {tol:.0e})"
     );
 }
 
@@ -204,6 +219,7 @@ where
     B: AutodiffBackend,
     L: MetaLearner<B> + MetaLearner<Reference> + Clone,
 {
+    let tol = tolerance(backend);
     let name = format!("{backend}/{}", MetaLearner::<B>::name(&learner));
     let dir = tempfile::tempdir().expect("temp dir");
     let init = dir.path().join("init.ckpt");
@@ -235,11 +251,12 @@ where
         &tensors(other.model(), Some(&grads)),
         &tensors(reference.model(), Some(&ref_grads)),
     );
-    assert_close(&name, "meta-gradient", rel);
+    assert_close(&name, "meta-gradient", rel, tol);
     assert_close(
         &name,
         "query loss",
         (stats.loss - ref_stats.loss).abs() / ref_stats.loss.abs(),
+        tol,
     );
 
     for it in 0..ITERATIONS {
@@ -248,7 +265,7 @@ where
             .step_tasks(&tasks::<Reference>(it, &flex_device))
             .expect("step");
         let rel = (a.loss - b.loss).abs() / b.loss.abs();
-        assert_close(&name, &format!("loss of meta-iteration {it}"), rel);
+        assert_close(&name, &format!("loss of meta-iteration {it}"), rel, tol);
     }
     let rel = worst_relative(
         "meta-parameters",
@@ -259,6 +276,7 @@ where
         &name,
         &format!("meta-parameters after {ITERATIONS} meta-iterations"),
         rel,
+        tol,
     );
 }
 
@@ -351,6 +369,7 @@ fn backbone_probe<B: AutodiffBackend>(
 
 /// Every backbone's [`backbone_probe`] on backend `B` against flex.
 fn backbone_parity<B: AutodiffBackend>(backend: &str, device: B::Device) {
+    let tol = tolerance(backend);
     let flex_device = Default::default();
     for (label, config) in backbones() {
         <Reference as burn::tensor::backend::Backend>::seed(&flex_device, 9);
@@ -360,7 +379,7 @@ fn backbone_parity<B: AutodiffBackend>(backend: &str, device: B::Device) {
         let found = backbone_probe(&model, &tasks::<B>(0, &device)[0]);
         for ((what, a), (_, b)) in found.iter().zip(&expected) {
             let rel = worst_relative(what, a, b);
-            assert_close(&format!("{backend}/{label}"), what, rel);
+            assert_close(&format!("{backend}/{label}"), what, rel, tol);
         }
     }
 }
