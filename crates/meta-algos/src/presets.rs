@@ -47,6 +47,10 @@ pub struct Preset {
     pub meta_batch: usize,
     /// Meta-training iterations (outer steps).
     pub iterations: usize,
+    /// Validate every this many iterations.
+    pub validate_every: usize,
+    /// Validation episodes per validation.
+    pub val_episodes: usize,
     /// Backbone identifier from `meta-backbones`.
     pub backbone: Cow<'static, str>,
     /// The paper (and table/section) the values come from.
@@ -120,6 +124,8 @@ const fn maml_row(
         meta_lr: 1e-3,
         meta_batch: if twenty { 16 } else { 32 },
         iterations: 60_000,
+        validate_every: 500,
+        val_episodes: 100,
         backbone: s("conv4"),
         reference: s(reference),
         note: s(note),
@@ -159,6 +165,8 @@ const fn reptile_row(
         meta_lr: 1.0,
         meta_batch: 5,
         iterations,
+        validate_every: 500,
+        val_episodes: 100,
         backbone: s("conv4"),
         reference: s(REPTILE_PAPER),
         note: s(note),
@@ -189,13 +197,37 @@ const fn metric_row(
         meta_lr: 1e-3,
         meta_batch,
         iterations: 20_000,
+        validate_every: 500,
+        val_episodes: 100,
         backbone: s("conv4"),
         reference: s(reference),
         note: s(note),
     }
 }
 
-/// Every preset, in a stable order: each algorithm on Omniglot 5-way and 20-way 1-shot.
+/// A CPU budget of a paper row (built with the name `…-cpu` and [`CPU_NOTE`]): its
+/// hyper-parameters with `meta_batch` tasks per iteration, `iterations` iterations and a
+/// validation of `val_episodes` episodes every `validate_every`, sized to finish in minutes on a
+/// 2-core CPU with the default backend.
+const fn cpu_budget(
+    mut row: Preset,
+    meta_batch: usize,
+    iterations: usize,
+    validate_every: usize,
+    val_episodes: usize,
+) -> Preset {
+    row.meta_batch = meta_batch;
+    row.iterations = iterations;
+    row.validate_every = validate_every;
+    row.val_episodes = val_episodes;
+    row
+}
+
+const CPU_NOTE: &str = "CPU budget of the paper row without `-cpu`: same hyper-parameters, fewer \
+     iterations (and tasks per iteration); measured accuracy and wall time in docs/results.md.";
+
+/// Every preset, in a stable order: each algorithm on Omniglot 5-way and 20-way 1-shot at its
+/// paper's budget, then CPU budgets (`-cpu`).
 pub const PRESETS: &[Preset] = &[
     // --- MAML: exact second-order meta-gradient.
     maml_row("maml-omniglot-5w1s", "maml", 5, MAML_PAPER, MAML_NOTE),
@@ -335,6 +367,28 @@ pub const PRESETS: &[Preset] = &[
         1,
         METANET_PAPER,
         METANET_EB_NOTE,
+    ),
+    // --- CPU budgets: minutes on 2 cores.
+    cpu_budget(
+        metric_row(
+            "protonet-omniglot-5w1s-cpu",
+            "protonet",
+            5,
+            1,
+            PROTONET_PAPER,
+            CPU_NOTE,
+        ),
+        1,
+        5_000,
+        1_000,
+        100,
+    ),
+    cpu_budget(
+        maml_row("maml-omniglot-5w1s-cpu", "maml", 5, MAML_PAPER, CPU_NOTE),
+        4,
+        1_000,
+        250,
+        50,
     ),
 ];
 

@@ -167,41 +167,24 @@ impl Default for RunConfig {
     }
 }
 
-macro_rules! apply_overrides {
-    ($config:ident, $over:ident, $($field:ident),*) => {
-        $( if let Some(value) = &$over.$field { $config.$field = value.clone(); } )*
-    };
-}
-
 impl RunConfig {
-    /// Applies every setting that `overrides` carries.
-    pub fn apply(&mut self, overrides: &ConfigOverrides) {
-        apply_overrides!(
-            self,
-            overrides,
-            algo,
-            dataset,
-            data_dir,
-            backend,
-            backbone,
-            seed,
-            ways,
-            shots,
-            queries,
-            test_queries,
-            inner_steps,
-            test_inner_steps,
-            inner_lr,
-            meta_lr,
-            meta_batch,
-            iterations,
-            image_size,
-            validate_every,
-            val_episodes,
-            test_episodes,
-            checkpoint_every,
-            log_every
-        );
+    /// Applies every setting that `overrides` carries. The two types are merged through their
+    /// serde forms (a key that `overrides` sets replaces the same key here; unset keys are
+    /// absent), so no field can be left out of the merge; an override key without a `RunConfig`
+    /// field is an error.
+    pub fn apply(&mut self, overrides: &ConfigOverrides) -> Result<()> {
+        // TOML, not JSON: JSON would turn a NaN or infinite value into "unset".
+        let toml::Value::Table(mut merged) = toml::Value::try_from(&*self)? else {
+            bail!("a run configuration serialises to a table");
+        };
+        let toml::Value::Table(set) = toml::Value::try_from(overrides)? else {
+            bail!("configuration overrides serialise to a table");
+        };
+        merged.extend(set);
+        *self = merged
+            .try_into()
+            .context("merging configuration overrides")?;
+        Ok(())
     }
 
     /// Checks the combination of settings; errors name the flag and what to do.
@@ -288,4 +271,107 @@ pub fn read_overrides(path: &Path) -> Result<ConfigOverrides> {
             path.display()
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    /// A configuration that differs from the default in every field.
+    fn all_changed() -> RunConfig {
+        RunConfig {
+            algo: "protonet".into(),
+            dataset: "miniimagenet".into(),
+            omniglot_split: "lake".into(),
+            data_dir: PathBuf::from("elsewhere"),
+            backend: "ndarray".into(),
+            backbone: "resnet12".into(),
+            seed: 7,
+            ways: 20,
+            shots: 5,
+            queries: 3,
+            test_queries: 4,
+            inner_steps: 2,
+            test_inner_steps: 3,
+            inner_lr: 0.05,
+            meta_lr: 0.002,
+            meta_batch: 3,
+            iterations: 11,
+            image_size: 84,
+            validate_every: 5,
+            val_episodes: 6,
+            test_episodes: 8,
+            checkpoint_every: 9,
+            log_every: 2,
+        }
+    }
+
+    /// `all_changed` as a map from key to value, checked to differ from the default everywhere.
+    fn changed_keys() -> serde_json::Map<String, serde_json::Value> {
+        let default = serde_json::to_value(RunConfig::default()).unwrap();
+        let serde_json::Value::Object(changed) = serde_json::to_value(all_changed()).unwrap()
+        else {
+            unreachable!("a struct serialises to a map")
+        };
+        for (key, value) in &changed {
+            assert_ne!(
+                &default[key], value,
+                "all_changed() keeps the default {key}"
+            );
+        }
+        changed
+    }
+
+    #[derive(Parser)]
+    struct Flags {
+        #[command(flatten)]
+        overrides: ConfigOverrides,
+    }
+
+    #[test]
+    fn every_flag_reaches_the_resolved_config() {
+        let mut argv = vec!["metalearn".to_string()];
+        for (key, value) in changed_keys() {
+            argv.push(format!("--{}", key.replace('_', "-")));
+            argv.push(match value {
+                serde_json::Value::String(text) => text,
+                other => other.to_string(),
+            });
+        }
+        let flags = Flags::try_parse_from(&argv).expect("every RunConfig key is a flag");
+        let mut config = RunConfig::default();
+        config.apply(&flags.overrides).unwrap();
+        assert_eq!(config, all_changed());
+    }
+
+    #[test]
+    fn every_config_file_key_reaches_the_resolved_config() {
+        let text = toml::to_string(&serde_json::Value::Object(changed_keys())).unwrap();
+        let overrides: ConfigOverrides =
+            toml::from_str(&text).expect("every RunConfig key is a config-file key");
+        let mut config = RunConfig::default();
+        config.apply(&overrides).unwrap();
+        assert_eq!(config, all_changed());
+    }
+
+    #[test]
+    fn non_finite_values_are_kept_for_validation_to_refuse() {
+        let mut config = RunConfig::default();
+        let overrides = ConfigOverrides {
+            meta_lr: Some(f64::NAN),
+            ..ConfigOverrides::default()
+        };
+        config.apply(&overrides).unwrap();
+        assert!(config.meta_lr.is_nan());
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("--meta-lr"), "{err}");
+    }
+
+    #[test]
+    fn unset_overrides_change_nothing() {
+        let mut config = all_changed();
+        config.apply(&ConfigOverrides::default()).unwrap();
+        assert_eq!(config, all_changed());
+    }
 }

@@ -100,7 +100,7 @@ fn resolve(args: &TrainArgs) -> Result<(RunConfig, RunDir, bool)> {
                 dir.display()
             );
         }
-        config.apply(&allowed);
+        config.apply(&allowed)?;
         config.validate()?;
         if !run_dir.checkpoints().join("latest.ckpt").is_file() {
             bail!(
@@ -116,12 +116,12 @@ fn resolve(args: &TrainArgs) -> Result<(RunConfig, RunDir, bool)> {
         let preset = meta_algos::presets::preset(name).with_context(|| {
             format!("unknown --preset `{name}`; `metalearn train --list-presets` lists them")
         })?;
-        config.apply(&preset_overrides(preset));
+        config.apply(&preset_overrides(preset))?;
     }
     if let Some(file) = &args.config {
-        config.apply(&read_overrides(file)?);
+        config.apply(&read_overrides(file)?)?;
     }
-    config.apply(&args.overrides);
+    config.apply(&args.overrides)?;
     config.validate()?;
     let root = args
         .run_dir
@@ -155,6 +155,8 @@ fn preset_overrides(preset: &meta_algos::presets::Preset) -> ConfigOverrides {
         meta_lr: Some(preset.meta_lr),
         meta_batch: Some(preset.meta_batch),
         iterations: Some(preset.iterations),
+        validate_every: Some(preset.validate_every),
+        val_episodes: Some(preset.val_episodes),
         image_size: Some(if preset.dataset == "omniglot" { 28 } else { 84 }),
         ..ConfigOverrides::default()
     }
@@ -431,7 +433,7 @@ mod tests {
                 let preset = meta_algos::presets::preset(&name)
                     .unwrap_or_else(|| panic!("no preset {name}"));
                 let mut config = RunConfig::default();
-                config.apply(&preset_overrides(preset));
+                config.apply(&preset_overrides(preset)).unwrap();
                 config
                     .validate()
                     .unwrap_or_else(|e| panic!("{name}: {e:#}"));
