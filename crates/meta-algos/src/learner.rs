@@ -77,6 +77,12 @@ pub trait MetaLearner<B: AutodiffBackend>: Send {
         "unspecified".to_string()
     }
 
+    /// Inner-loop steps that [`adapt`](MetaLearner::adapt) takes on a support set; `None` for
+    /// algorithms without an inner loop (metric methods, Meta Networks). Default: `None`.
+    fn test_inner_steps(&self) -> Option<usize> {
+        None
+    }
+
     /// Global-norm gradient clipping this algorithm is meant to train with (`None`: no
     /// clipping). Used when the trainer's `grad_clip` is `auto`. Default: `None`.
     fn recommended_grad_clip(&self) -> Option<f64> {

@@ -96,6 +96,10 @@ where
         config_json(&self.config)
     }
 
+    fn test_inner_steps(&self) -> Option<usize> {
+        Some(self.config.inner_steps_test)
+    }
+
     fn backbone_name(&self) -> String {
         self.factory.name()
     }

@@ -379,16 +379,9 @@ pub const PRESETS: &[Preset] = &[
             CPU_NOTE,
         ),
         1,
-        5_000,
+        6_000,
         1_000,
         100,
-    ),
-    cpu_budget(
-        maml_row("maml-omniglot-5w1s-cpu", "maml", 5, MAML_PAPER, CPU_NOTE),
-        4,
-        1_000,
-        250,
-        50,
     ),
 ];
 
@@ -431,6 +424,32 @@ mod tests {
             assert!(p.meta_batch >= 1 && p.iterations >= 1, "{}", p.name);
             assert!(p.inner_lr > 0.0 && p.meta_lr > 0.0, "{}", p.name);
             assert!(p.name.contains(&*p.algo), "{} vs {}", p.name, p.algo);
+        }
+    }
+
+    #[test]
+    fn cpu_presets_change_only_the_budget_of_their_paper_row() {
+        let cpu_rows: Vec<&Preset> = PRESETS
+            .iter()
+            .filter(|p| p.name.ends_with("-cpu"))
+            .collect();
+        assert!(!cpu_rows.is_empty());
+        for cpu in cpu_rows {
+            let paper = preset(cpu.name.strip_suffix("-cpu").unwrap())
+                .unwrap_or_else(|| panic!("{}: no paper row", cpu.name));
+            let mut budget_reset = cpu.clone();
+            budget_reset.name = paper.name.clone();
+            budget_reset.note = paper.note.clone();
+            budget_reset.meta_batch = paper.meta_batch;
+            budget_reset.iterations = paper.iterations;
+            budget_reset.validate_every = paper.validate_every;
+            budget_reset.val_episodes = paper.val_episodes;
+            assert_eq!(&budget_reset, paper, "{}", cpu.name);
+            assert!(
+                cpu.iterations * cpu.meta_batch < paper.iterations * paper.meta_batch,
+                "{}",
+                cpu.name
+            );
         }
     }
 

@@ -684,13 +684,16 @@ impl<B: AutodiffBackend, L: MetaLearner<B>> Trainer<B, L> {
                     self.save_checkpoint(&dir.join("best.ckpt"))?;
                 }
             }
+            // Metrics first: a kill between the two leaves a checkpoint older than the last
+            // logged line, and a resumed run drops and repeats that line; the other order would
+            // lose the line for good.
+            on_metrics(&metrics);
             if let Some(dir) = checkpoint_dir {
                 let every = self.config.checkpoint_every;
                 if (every > 0 && done.is_multiple_of(every)) || done == total || done == last {
                     self.save_checkpoint(&dir.join("latest.ckpt"))?;
                 }
             }
-            on_metrics(&metrics);
         }
         Ok(TrainSummary {
             iterations: self.iteration,

@@ -78,7 +78,9 @@ struct EvalOutput {
     ways: usize,
     shots: usize,
     queries: usize,
-    inner_steps: usize,
+    /// Absent for algorithms without an inner loop.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    inner_steps: Option<usize>,
     episodes: usize,
     seed: u64,
     mean: f64,
@@ -183,8 +185,12 @@ impl<B: AutodiffBackend> LearnerJob<B> for EvalLearner<B> {
             &device,
         )?;
         let config = &job.run.config;
+        let inner_steps = learner.test_inner_steps();
+        let steps_text = inner_steps
+            .map(|steps| format!(", {steps} inner steps"))
+            .unwrap_or_default();
         println!(
-            "{} {}-way {}-shot, {} split: {:.2}% ± {:.2}% (95% CI, {} episodes, seed {}, {} inner steps)",
+            "{} {}-way {}-shot, {} split: {:.2}% ± {:.2}% (95% CI, {} episodes, seed {}{})",
             config.algo,
             config.ways,
             config.shots,
@@ -193,7 +199,7 @@ impl<B: AutodiffBackend> LearnerJob<B> for EvalLearner<B> {
             100.0 * report.ci95,
             report.episodes,
             report.seed,
-            config.test_inner_steps
+            steps_text
         );
         let out = EvalOutput {
             checkpoint: job.run.checkpoint.clone(),
@@ -202,7 +208,7 @@ impl<B: AutodiffBackend> LearnerJob<B> for EvalLearner<B> {
             ways: config.ways,
             shots: config.shots,
             queries: config.test_queries,
-            inner_steps: config.test_inner_steps,
+            inner_steps,
             episodes: report.episodes,
             seed: report.seed,
             mean: report.mean,

@@ -441,4 +441,31 @@ mod tests {
             }
         }
     }
+
+    #[test]
+    fn every_preset_resolves_to_a_valid_config_with_its_budget() {
+        for preset in meta_algos::presets::PRESETS {
+            let mut config = RunConfig::default();
+            config.apply(&preset_overrides(preset)).unwrap();
+            config
+                .validate()
+                .unwrap_or_else(|e| panic!("{}: {e:#}", preset.name));
+            assert_eq!(
+                (
+                    config.meta_batch,
+                    config.iterations,
+                    config.validate_every,
+                    config.val_episodes
+                ),
+                (
+                    preset.meta_batch,
+                    preset.iterations,
+                    preset.validate_every,
+                    preset.val_episodes
+                ),
+                "{}",
+                preset.name
+            );
+        }
+    }
 }

@@ -65,10 +65,14 @@ fn train_then_eval_then_predict_on_omniglot() {
         "--output",
         json.to_str().unwrap(),
     ]));
-    assert!(out.contains("95% CI, 5 episodes, seed 3"), "{out}");
+    assert!(
+        out.contains("95% CI, 5 episodes, seed 3, 2 inner steps"),
+        "{out}"
+    );
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(report["episodes"], 5);
+    assert_eq!(report["inner_steps"], 2);
     assert_eq!(report["algo"], "maml");
     let mean = report["mean"].as_f64().unwrap();
     let ci = report["ci95"].as_f64().unwrap();
@@ -219,4 +223,33 @@ fn resume_after_kill_gives_the_uninterrupted_parameters() {
         })
         .collect();
     assert_eq!(iterations, (1..=6).collect::<Vec<_>>(), "{metrics}");
+}
+
+/// An algorithm without an inner loop is evaluated without an inner-steps figure.
+#[test]
+fn eval_of_protonet_reports_no_inner_steps() {
+    let Some(data) = data_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let (data_s, run_s) = (data.to_str().unwrap(), run.to_str().unwrap());
+    let mut args = tiny_maml_args(data_s, run_s, "2");
+    args[2] = "protonet";
+    ok(metalearn(&args));
+    let json = tmp.path().join("eval.json");
+    let out = ok(metalearn(&[
+        "eval",
+        run_s,
+        "--episodes",
+        "3",
+        "--output",
+        json.to_str().unwrap(),
+    ]));
+    assert!(
+        out.contains("3 episodes") && !out.contains("inner steps"),
+        "{out}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["algo"], "protonet");
+    assert!(report.get("inner_steps").is_none(), "{report}");
 }
