@@ -94,7 +94,7 @@ fn draw<DB: DrawingBackend>(
         .caption(y_label, (FONT, 22))
         .x_label_area_size(40)
         .y_label_area_size(60)
-        .build_cartesian_2d(0.0..x_max, (y_min - pad)..(y_max + pad))
+        .build_cartesian_2d(0.0..x_max * 1.02, (y_min - pad)..(y_max + pad))
         .map_err(err)?;
     chart
         .configure_mesh()
@@ -108,6 +108,14 @@ fn draw<DB: DrawingBackend>(
             continue;
         }
         let colour = *colour;
+        // A marker on every logged point, so that a curve of one point shows too.
+        chart
+            .draw_series(
+                points
+                    .iter()
+                    .map(|&point| Circle::new(point, 3, colour.filled())),
+            )
+            .map_err(err)?;
         chart
             .draw_series(LineSeries::new(
                 points.iter().copied(),
@@ -162,5 +170,25 @@ mod tests {
         );
         let svg = std::fs::read_to_string(tmp.path().join("loss.svg")).unwrap();
         assert!(svg.contains("validation") && svg.contains("meta-iteration"));
+    }
+
+    #[test]
+    fn a_run_of_one_logged_iteration_shows_its_points() {
+        let lines = vec![MetricsLine {
+            iteration: 1,
+            wall_s: 1.0,
+            train_loss: 1.2,
+            train_acc: 0.4,
+            val_loss: Some(1.3),
+            val_acc: Some(0.35),
+            val_ci95: Some(0.05),
+        }];
+        let tmp = tempfile::tempdir().unwrap();
+        write_learning_curves(&lines, tmp.path()).unwrap();
+        for chart in ["loss", "accuracy"] {
+            let svg = std::fs::read_to_string(tmp.path().join(format!("{chart}.svg"))).unwrap();
+            // One marker per series (train and validation); the legend draws lines, not circles.
+            assert_eq!(svg.matches("<circle").count(), 2, "{chart}.svg:\n{svg}");
+        }
     }
 }
