@@ -58,12 +58,25 @@ impl Omniglot {
 }
 
 fn missing(dir: &Path) -> DataError {
+    let data_dir = dir.parent().unwrap_or(Path::new("."));
+    let part = OMNIGLOT_PARTS[0];
+    let hint = if data_dir.join(format!("{part}.zip")).is_file() || data_dir.join(part).is_dir() {
+        // `--data-dir` names the omniglot folder itself rather than the folder that holds it.
+        let parent = data_dir.parent().unwrap_or(Path::new("."));
+        format!(
+            "{} holds Omniglot itself; did you mean the parent folder? Pass --data-dir {}",
+            data_dir.display(),
+            parent.display()
+        )
+    } else {
+        "expected images_background.zip and images_evaluation.zip (or their extracted folders) \
+         there; run `metalearn data fetch omniglot --data-dir <data-dir>`"
+            .into()
+    };
     DataError::MissingDataset {
         dataset: "Omniglot".into(),
         path: dir.to_path_buf(),
-        hint: "expected images_background.zip and images_evaluation.zip (or their extracted folders) there; \
-               run `metalearn data fetch omniglot --data-dir <data-dir>`"
-            .into(),
+        hint,
     }
 }
 
