@@ -191,6 +191,22 @@ fn checkpoint_errors_are_clear() {
         &["latest.ckpt"],
     );
 
+    // A config.toml without a key is named, with the key.
+    let keyless = tmp.path().join("keyless");
+    std::fs::create_dir_all(keyless.join("checkpoints")).unwrap();
+    let without = config.replace("dataset = \"omniglot\"\n", "");
+    assert_ne!(without, config, "config.toml has a dataset line:\n{config}");
+    std::fs::write(keyless.join("config.toml"), without).unwrap();
+    std::fs::copy(
+        run.join("checkpoints/latest.ckpt"),
+        keyless.join("checkpoints/latest.ckpt"),
+    )
+    .unwrap();
+    fails_with(
+        metalearn(&["eval", keyless.to_str().unwrap(), "--episodes", "2"]),
+        &["config.toml", "missing field `dataset`"],
+    );
+
     // Nothing to resume from, and no checkpoint to evaluate.
     let empty = tmp.path().join("empty");
     std::fs::create_dir_all(&empty).unwrap();
