@@ -39,7 +39,8 @@ pub struct TrainArgs {
     /// Hyper-parameters; each flag overrides `--config`, which overrides `--preset`.
     #[command(flatten)]
     pub overrides: ConfigOverrides,
-    /// Paper preset to start from (see `--list-presets`).
+    /// Preset to start from (see `--list-presets`); without one, the algorithm's own
+    /// `<algo>-omniglot-5w1s` paper preset.
     #[arg(long)]
     pub preset: Option<String>,
     /// TOML file with any of the flags' settings (keys as the flags, with `_` for `-`).

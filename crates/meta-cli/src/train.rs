@@ -111,17 +111,8 @@ fn resolve(args: &TrainArgs) -> Result<(RunConfig, RunDir, bool)> {
         run_dir.write_atomic("config.toml", config.to_toml()?.as_bytes())?;
         return Ok((config, run_dir, true));
     }
-    let mut config = RunConfig::default();
-    if let Some(name) = &args.preset {
-        let preset = meta_algos::presets::preset(name).with_context(|| {
-            format!("unknown --preset `{name}`; `metalearn train --list-presets` lists them")
-        })?;
-        config.apply(&preset_overrides(preset))?;
-    }
-    if let Some(file) = &args.config {
-        config.apply(&read_overrides(file)?)?;
-    }
-    config.apply(&args.overrides)?;
+    let file = args.config.as_deref().map(read_overrides).transpose()?;
+    let config = layered(args.preset.as_deref(), file.as_ref(), &args.overrides)?;
     config.validate()?;
     let root = args
         .run_dir
@@ -140,6 +131,39 @@ fn resolve(args: &TrainArgs) -> Result<(RunConfig, RunDir, bool)> {
 }
 
 /// A paper preset as a configuration layer.
+/// Preset < config file < flags. Without `--preset`, the first layer is the chosen algorithm's
+/// Omniglot 5-way 1-shot paper preset (`<algo>-omniglot-5w1s`), so that its own meta-batch,
+/// learning rates and inner steps apply rather than MAML's.
+fn layered(
+    preset: Option<&str>,
+    file: Option<&ConfigOverrides>,
+    flags: &ConfigOverrides,
+) -> Result<RunConfig> {
+    let mut config = RunConfig::default();
+    let name = match preset {
+        Some(name) => name.to_string(),
+        None => {
+            let algo = (flags.algo.as_ref())
+                .or(file.and_then(|f| f.algo.as_ref()))
+                .unwrap_or(&config.algo);
+            format!("{algo}-omniglot-5w1s")
+        }
+    };
+    match meta_algos::presets::preset(&name) {
+        Some(found) => config.apply(&preset_overrides(found))?,
+        None if preset.is_some() => {
+            bail!("unknown --preset `{name}`; `metalearn train --list-presets` lists them")
+        }
+        // An unknown --algo: `RunConfig::validate` names it.
+        None => {}
+    }
+    if let Some(file) = file {
+        config.apply(file)?;
+    }
+    config.apply(flags)?;
+    Ok(config)
+}
+
 fn preset_overrides(preset: &meta_algos::presets::Preset) -> ConfigOverrides {
     ConfigOverrides {
         algo: Some(preset.algo.to_string()),
@@ -440,6 +464,62 @@ mod tests {
                 assert_eq!((config.algo.as_str(), config.ways), (*algo, ways), "{name}");
             }
         }
+    }
+
+    #[test]
+    fn without_a_preset_the_algorithm_s_own_settings_apply() {
+        let algo = |name: &str| ConfigOverrides {
+            algo: Some(name.into()),
+            ..ConfigOverrides::default()
+        };
+        let none = ConfigOverrides::default();
+        for name in crate::algos::ALGOS {
+            let config = layered(None, None, &algo(name)).unwrap();
+            let paper = meta_algos::presets::preset(&format!("{name}-omniglot-5w1s")).unwrap();
+            let resolved = (
+                config.meta_batch,
+                config.meta_lr,
+                config.inner_lr,
+                config.inner_steps,
+                config.test_inner_steps,
+                config.queries,
+            );
+            let expected = (
+                paper.meta_batch,
+                paper.meta_lr,
+                paper.inner_lr,
+                paper.inner_steps_train,
+                paper.inner_steps_test,
+                paper.queries_train,
+            );
+            assert_eq!(resolved, expected, "{name}");
+        }
+        // ProtoNet trains on one episode per iteration, as in its paper, not MAML's 32 tasks.
+        assert_eq!(
+            layered(None, None, &algo("protonet")).unwrap().meta_batch,
+            1
+        );
+        // The algorithm may come from the config file; flags still win over everything.
+        let from_file = layered(None, Some(&algo("protonet")), &none).unwrap();
+        assert_eq!(from_file.meta_batch, 1);
+        let flags = ConfigOverrides {
+            meta_batch: Some(3),
+            ..algo("protonet")
+        };
+        assert_eq!(layered(None, None, &flags).unwrap().meta_batch, 3);
+        assert_eq!(layered(None, None, &none).unwrap(), {
+            let mut maml = RunConfig::default();
+            maml.apply(&preset_overrides(
+                meta_algos::presets::preset("maml-omniglot-5w1s").unwrap(),
+            ))
+            .unwrap();
+            maml
+        });
+        let err = layered(Some("nope"), None, &none).unwrap_err().to_string();
+        assert!(
+            err.contains("`nope`") && err.contains("--list-presets"),
+            "{err}"
+        );
     }
 
     #[test]
