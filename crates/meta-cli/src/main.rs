@@ -7,6 +7,7 @@ mod bench;
 mod config;
 mod data;
 mod eval;
+mod layers;
 mod plots;
 mod predict;
 mod run_dir;

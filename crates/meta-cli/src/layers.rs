@@ -1,0 +1,166 @@
+//! The layers of a new run's configuration: a preset (by default the algorithm's own paper
+//! preset), then a `--config` file, then flags.
+
+use crate::config::{ConfigOverrides, RunConfig};
+use anyhow::{Result, bail};
+
+/// Preset < config file < flags. Without `--preset`, the first layer is the chosen algorithm's
+/// Omniglot 5-way 1-shot paper preset (`<algo>-omniglot-5w1s`), so that its own meta-batch,
+/// learning rates and inner steps apply rather than MAML's.
+pub fn layered(
+    preset: Option<&str>,
+    file: Option<&ConfigOverrides>,
+    flags: &ConfigOverrides,
+) -> Result<RunConfig> {
+    let mut config = RunConfig::default();
+    let name = match preset {
+        Some(name) => name.to_string(),
+        None => {
+            let algo = (flags.algo.as_ref())
+                .or(file.and_then(|f| f.algo.as_ref()))
+                .unwrap_or(&config.algo);
+            format!("{algo}-omniglot-5w1s")
+        }
+    };
+    match meta_algos::presets::preset(&name) {
+        Some(found) => config.apply(&preset_overrides(found))?,
+        None if preset.is_some() => {
+            bail!("unknown --preset `{name}`; `metalearn train --list-presets` lists them")
+        }
+        // An unknown --algo: `RunConfig::validate` names it.
+        None => {}
+    }
+    if let Some(file) = file {
+        config.apply(file)?;
+    }
+    config.apply(flags)?;
+    Ok(config)
+}
+
+/// The settings a preset fixes, as a configuration layer.
+pub fn preset_overrides(preset: &meta_algos::presets::Preset) -> ConfigOverrides {
+    ConfigOverrides {
+        algo: Some(preset.algo.to_string()),
+        dataset: Some(preset.dataset.to_string()),
+        backbone: Some(preset.backbone.to_string()),
+        ways: Some(preset.ways),
+        shots: Some(preset.shots),
+        queries: Some(preset.queries_train),
+        test_queries: Some(preset.queries_test),
+        inner_steps: Some(preset.inner_steps_train),
+        test_inner_steps: Some(preset.inner_steps_test),
+        inner_lr: Some(preset.inner_lr),
+        meta_lr: Some(preset.meta_lr),
+        meta_batch: Some(preset.meta_batch),
+        iterations: Some(preset.iterations),
+        validate_every: Some(preset.validate_every),
+        val_episodes: Some(preset.val_episodes),
+        image_size: Some(if preset.dataset == "omniglot" { 28 } else { 84 }),
+        ..ConfigOverrides::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_algorithm_has_valid_5_and_20_way_omniglot_presets() {
+        for algo in crate::algos::ALGOS {
+            for ways in [5, 20] {
+                let name = format!("{algo}-omniglot-{ways}w1s");
+                let preset = meta_algos::presets::preset(&name)
+                    .unwrap_or_else(|| panic!("no preset {name}"));
+                let mut config = RunConfig::default();
+                config.apply(&preset_overrides(preset)).unwrap();
+                config
+                    .validate()
+                    .unwrap_or_else(|e| panic!("{name}: {e:#}"));
+                assert_eq!((config.algo.as_str(), config.ways), (*algo, ways), "{name}");
+            }
+        }
+    }
+
+    #[test]
+    fn without_a_preset_the_algorithm_s_own_settings_apply() {
+        let algo = |name: &str| ConfigOverrides {
+            algo: Some(name.into()),
+            ..ConfigOverrides::default()
+        };
+        let none = ConfigOverrides::default();
+        for name in crate::algos::ALGOS {
+            let config = layered(None, None, &algo(name)).unwrap();
+            let paper = meta_algos::presets::preset(&format!("{name}-omniglot-5w1s")).unwrap();
+            let resolved = (
+                config.meta_batch,
+                config.meta_lr,
+                config.inner_lr,
+                config.inner_steps,
+                config.test_inner_steps,
+                config.queries,
+            );
+            let expected = (
+                paper.meta_batch,
+                paper.meta_lr,
+                paper.inner_lr,
+                paper.inner_steps_train,
+                paper.inner_steps_test,
+                paper.queries_train,
+            );
+            assert_eq!(resolved, expected, "{name}");
+        }
+        // ProtoNet trains on one episode per iteration, as in its paper, not MAML's 32 tasks.
+        assert_eq!(
+            layered(None, None, &algo("protonet")).unwrap().meta_batch,
+            1
+        );
+        // The algorithm may come from the config file; flags still win over everything.
+        let from_file = layered(None, Some(&algo("protonet")), &none).unwrap();
+        assert_eq!(from_file.meta_batch, 1);
+        let flags = ConfigOverrides {
+            meta_batch: Some(3),
+            ..algo("protonet")
+        };
+        assert_eq!(layered(None, None, &flags).unwrap().meta_batch, 3);
+        assert_eq!(layered(None, None, &none).unwrap(), {
+            let mut maml = RunConfig::default();
+            maml.apply(&preset_overrides(
+                meta_algos::presets::preset("maml-omniglot-5w1s").unwrap(),
+            ))
+            .unwrap();
+            maml
+        });
+        let err = layered(Some("nope"), None, &none).unwrap_err().to_string();
+        assert!(
+            err.contains("`nope`") && err.contains("--list-presets"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn every_preset_resolves_to_a_valid_config_with_its_budget() {
+        for preset in meta_algos::presets::PRESETS {
+            let mut config = RunConfig::default();
+            config.apply(&preset_overrides(preset)).unwrap();
+            config
+                .validate()
+                .unwrap_or_else(|e| panic!("{}: {e:#}", preset.name));
+            assert_eq!(
+                (
+                    config.meta_batch,
+                    config.iterations,
+                    config.validate_every,
+                    config.val_episodes
+                ),
+                (
+                    preset.meta_batch,
+                    preset.iterations,
+                    preset.validate_every,
+                    preset.val_episodes
+                ),
+                "{}",
+                preset.name
+            );
+        }
+    }
+}
