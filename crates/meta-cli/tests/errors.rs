@@ -69,24 +69,28 @@ fn missing_data_set_says_how_to_fetch_it() {
 
 #[test]
 fn data_dir_one_level_too_deep_names_the_parent() {
-    let tmp = tempfile::tempdir().unwrap();
-    let datasets = tmp.path().join("datasets");
-    let omniglot = datasets.join("omniglot");
-    std::fs::create_dir_all(omniglot.join("images_background")).unwrap();
-    let run = tmp.path().join("run");
-    fails_with(
-        metalearn(&[
-            "train",
-            "--data-dir",
-            omniglot.to_str().unwrap(),
-            "--run-dir",
-            run.to_str().unwrap(),
-        ]),
-        &[
-            "did you mean the parent folder?",
-            &format!("--data-dir {}", datasets.display()),
-        ],
-    );
+    for (dataset, inside) in [("omniglot", "images_background"), ("miniimagenet", "train")] {
+        let tmp = tempfile::tempdir().unwrap();
+        let datasets = tmp.path().join("datasets");
+        let own_folder = datasets.join(dataset);
+        std::fs::create_dir_all(own_folder.join(inside)).unwrap();
+        let run = tmp.path().join("run");
+        fails_with(
+            metalearn(&[
+                "train",
+                "--dataset",
+                dataset,
+                "--data-dir",
+                own_folder.to_str().unwrap(),
+                "--run-dir",
+                run.to_str().unwrap(),
+            ]),
+            &[
+                "did you mean the parent folder?",
+                &format!("--data-dir {}", datasets.display()),
+            ],
+        );
+    }
 }
 
 #[test]
