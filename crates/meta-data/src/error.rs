@@ -1,6 +1,6 @@
 //! The error type of this crate: every bad input names the path or value and says what to do.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Result alias for this crate.
 pub type Result<T, E = DataError> = std::result::Result<T, E>;
@@ -179,4 +179,22 @@ impl DataError {
             source,
         }
     }
+}
+
+/// The hint for a data set missing at `<data-dir>/<name>` when `<data-dir>` itself already holds
+/// it (`holds` says whether a folder looks like the data set's own): `--data-dir` was given one
+/// level too deep. `None` when it was not.
+pub(crate) fn one_level_too_deep(
+    dataset: &str,
+    missing: &Path,
+    holds: impl Fn(&Path) -> bool,
+) -> Option<String> {
+    let data_dir = missing.parent().unwrap_or(Path::new("."));
+    holds(data_dir).then(|| {
+        format!(
+            "{} holds {dataset} itself; did you mean the parent folder? Pass --data-dir {}",
+            data_dir.display(),
+            data_dir.parent().unwrap_or(Path::new(".")).display()
+        )
+    })
 }

@@ -5,7 +5,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use crate::decode::{DecodeSpec, decode_parallel, image_files, read_file};
-use crate::error::{DataError, Result};
+use crate::error::{DataError, Result, one_level_too_deep};
 use crate::split::Split;
 use crate::store::{ImageStore, PixelScale};
 
@@ -58,19 +58,12 @@ pub fn load_miniimagenet(dir: &Path, split: Split, size: usize) -> Result<ImageS
 }
 
 fn missing(dir: &Path) -> DataError {
-    let data_dir = dir.parent().unwrap_or(Path::new("."));
-    let hint = if data_dir.join(Split::Train.name()).is_dir() {
-        // `--data-dir` names the miniimagenet folder itself rather than the folder that holds it.
-        format!(
-            "{} holds Mini-ImageNet itself; did you mean the parent folder? Pass --data-dir {}",
-            data_dir.display(),
-            data_dir.parent().unwrap_or(Path::new(".")).display()
-        )
-    } else {
-        format!(
-            "it has no public download; place a copy laid out as {LAYOUT} and pass --data-dir <data-dir>"
-        )
-    };
+    let hint = one_level_too_deep("Mini-ImageNet", dir, |d| d.join(Split::Train.name()).is_dir())
+        .unwrap_or_else(|| {
+            format!(
+                "it has no public download; place a copy laid out as {LAYOUT} and pass --data-dir <data-dir>"
+            )
+        });
     DataError::MissingDataset {
         dataset: "Mini-ImageNet".into(),
         path: dir.to_path_buf(),

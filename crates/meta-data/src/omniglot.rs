@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::decode::{DecodeSpec, decode_parallel, image_files, read_file, sub_dirs};
-use crate::error::{DataError, Result};
+use crate::error::{DataError, Result, one_level_too_deep};
 use crate::store::{ImageStore, PixelScale};
 
 /// The two upstream archives, background (964 characters) then evaluation (659 characters).
@@ -58,21 +58,15 @@ impl Omniglot {
 }
 
 fn missing(dir: &Path) -> DataError {
-    let data_dir = dir.parent().unwrap_or(Path::new("."));
     let part = OMNIGLOT_PARTS[0];
-    let hint = if data_dir.join(format!("{part}.zip")).is_file() || data_dir.join(part).is_dir() {
-        // `--data-dir` names the omniglot folder itself rather than the folder that holds it.
-        let parent = data_dir.parent().unwrap_or(Path::new("."));
-        format!(
-            "{} holds Omniglot itself; did you mean the parent folder? Pass --data-dir {}",
-            data_dir.display(),
-            parent.display()
-        )
-    } else {
+    let hint = one_level_too_deep("Omniglot", dir, |d| {
+        d.join(format!("{part}.zip")).is_file() || d.join(part).is_dir()
+    })
+    .unwrap_or_else(|| {
         "expected images_background.zip and images_evaluation.zip (or their extracted folders) \
          there; run `metalearn data fetch omniglot --data-dir <data-dir>`"
             .into()
-    };
+    });
     DataError::MissingDataset {
         dataset: "Omniglot".into(),
         path: dir.to_path_buf(),
