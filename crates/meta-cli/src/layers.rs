@@ -64,20 +64,51 @@ pub fn preset_overrides(preset: &meta_algos::presets::Preset) -> ConfigOverrides
 mod tests {
     use super::*;
 
+    /// The resolved configuration of preset `name` alone.
+    fn resolved(name: &str) -> RunConfig {
+        layered(Some(name), None, &ConfigOverrides::default())
+            .unwrap_or_else(|e| panic!("{name}: {e:#}"))
+    }
+
     #[test]
-    fn every_algorithm_has_valid_5_and_20_way_omniglot_presets() {
+    fn every_algorithm_has_5_and_20_way_omniglot_presets() {
         for algo in crate::algos::ALGOS {
             for ways in [5, 20] {
                 let name = format!("{algo}-omniglot-{ways}w1s");
                 let preset = meta_algos::presets::preset(&name)
                     .unwrap_or_else(|| panic!("no preset {name}"));
-                let mut config = RunConfig::default();
-                config.apply(&preset_overrides(preset)).unwrap();
-                config
-                    .validate()
-                    .unwrap_or_else(|e| panic!("{name}: {e:#}"));
-                assert_eq!((config.algo.as_str(), config.ways), (*algo, ways), "{name}");
+                assert_eq!((&*preset.algo, preset.ways), (*algo, ways), "{name}");
             }
+        }
+    }
+
+    #[test]
+    fn every_preset_resolves_to_a_valid_config_with_its_settings() {
+        for preset in meta_algos::presets::PRESETS {
+            let config = resolved(&preset.name);
+            config
+                .validate()
+                .unwrap_or_else(|e| panic!("{}: {e:#}", preset.name));
+            assert_eq!(
+                (
+                    config.algo.as_str(),
+                    config.ways,
+                    config.meta_batch,
+                    config.iterations,
+                    config.validate_every,
+                    config.val_episodes
+                ),
+                (
+                    &*preset.algo,
+                    preset.ways,
+                    preset.meta_batch,
+                    preset.iterations,
+                    preset.validate_every,
+                    preset.val_episodes
+                ),
+                "{}",
+                preset.name
+            );
         }
     }
 
@@ -90,24 +121,7 @@ mod tests {
         let none = ConfigOverrides::default();
         for name in crate::algos::ALGOS {
             let config = layered(None, None, &algo(name)).unwrap();
-            let paper = meta_algos::presets::preset(&format!("{name}-omniglot-5w1s")).unwrap();
-            let resolved = (
-                config.meta_batch,
-                config.meta_lr,
-                config.inner_lr,
-                config.inner_steps,
-                config.test_inner_steps,
-                config.queries,
-            );
-            let expected = (
-                paper.meta_batch,
-                paper.meta_lr,
-                paper.inner_lr,
-                paper.inner_steps_train,
-                paper.inner_steps_test,
-                paper.queries_train,
-            );
-            assert_eq!(resolved, expected, "{name}");
+            assert_eq!(config, resolved(&format!("{name}-omniglot-5w1s")), "{name}");
         }
         // ProtoNet trains on one episode per iteration, as in its paper, not MAML's 32 tasks.
         assert_eq!(
@@ -122,45 +136,14 @@ mod tests {
             ..algo("protonet")
         };
         assert_eq!(layered(None, None, &flags).unwrap().meta_batch, 3);
-        assert_eq!(layered(None, None, &none).unwrap(), {
-            let mut maml = RunConfig::default();
-            maml.apply(&preset_overrides(
-                meta_algos::presets::preset("maml-omniglot-5w1s").unwrap(),
-            ))
-            .unwrap();
-            maml
-        });
+        assert_eq!(
+            layered(None, None, &none).unwrap(),
+            resolved("maml-omniglot-5w1s")
+        );
         let err = layered(Some("nope"), None, &none).unwrap_err().to_string();
         assert!(
             err.contains("`nope`") && err.contains("--list-presets"),
             "{err}"
         );
-    }
-
-    #[test]
-    fn every_preset_resolves_to_a_valid_config_with_its_budget() {
-        for preset in meta_algos::presets::PRESETS {
-            let mut config = RunConfig::default();
-            config.apply(&preset_overrides(preset)).unwrap();
-            config
-                .validate()
-                .unwrap_or_else(|e| panic!("{}: {e:#}", preset.name));
-            assert_eq!(
-                (
-                    config.meta_batch,
-                    config.iterations,
-                    config.validate_every,
-                    config.val_episodes
-                ),
-                (
-                    preset.meta_batch,
-                    preset.iterations,
-                    preset.validate_every,
-                    preset.val_episodes
-                ),
-                "{}",
-                preset.name
-            );
-        }
     }
 }
