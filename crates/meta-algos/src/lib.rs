@@ -83,8 +83,8 @@ pub use metanet_eb::{MetaNetEb, MetaNetEbConfig, MetaNetEbModel};
 pub use protonet::{ProtoNet, ProtoNetConfig};
 pub use support::{SupportPredictor, SupportRule};
 pub use trainer::{
-    GradClip, IterationMetrics, LrSchedule, OuterOptimizer, StepTiming, TrainSummary, Trainer,
-    TrainerConfig, Validation,
+    AdamParams, GradClip, IterationMetrics, LrSchedule, OuterOptimizer, StepTiming, TrainSummary,
+    Trainer, TrainerConfig, Validation,
 };
 // MAML family (maml.rs … metasgd.rs).
 pub use anil::{Anil, AnilConfig};

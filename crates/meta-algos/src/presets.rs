@@ -51,6 +51,8 @@ pub struct Preset {
     pub validate_every: usize,
     /// Validation episodes per validation.
     pub val_episodes: usize,
+    /// Images per inner-loop step (Reptile's inner batch); `None` for algorithms without one.
+    pub inner_batch: Option<usize>,
     /// Backbone identifier from `meta-backbones`.
     pub backbone: Cow<'static, str>,
     /// The paper (and table/section) the values come from.
@@ -126,6 +128,7 @@ const fn maml_row(
         iterations: 60_000,
         validate_every: 500,
         val_episodes: 100,
+        inner_batch: None,
         backbone: s("conv4"),
         reference: s(reference),
         note: s(note),
@@ -148,6 +151,7 @@ const fn reptile_row(
     ways: usize,
     inner_steps_train: usize,
     inner_lr: f64,
+    inner_batch: usize,
     iterations: usize,
     note: &'static str,
 ) -> Preset {
@@ -167,6 +171,7 @@ const fn reptile_row(
         iterations,
         validate_every: 500,
         val_episodes: 100,
+        inner_batch: Some(inner_batch),
         backbone: s("conv4"),
         reference: s(REPTILE_PAPER),
         note: s(note),
@@ -199,6 +204,7 @@ const fn metric_row(
         iterations: 20_000,
         validate_every: 500,
         val_episodes: 100,
+        inner_batch: None,
         backbone: s("conv4"),
         reference: s(reference),
         note: s(note),
@@ -277,6 +283,7 @@ pub const PRESETS: &[Preset] = &[
         5,
         5,
         1e-3,
+        10,
         100_000,
         "Inner Adam (beta1 = 0), inner batch 10, meta-train on support and query together \
          (1 + 9 = the paper's 10 train shots); epsilon annealed linearly from 1 to 0. \
@@ -287,6 +294,7 @@ pub const PRESETS: &[Preset] = &[
         20,
         10,
         5e-4,
+        20,
         200_000,
         "Inner Adam (beta1 = 0), inner batch 20, support and query together as 10 train \
          shots; epsilon annealed linearly from 1 to 0. Published 89.43% (transductive).",
@@ -425,6 +433,30 @@ mod tests {
             assert!(p.inner_lr > 0.0 && p.meta_lr > 0.0, "{}", p.name);
             assert!(p.name.contains(&*p.algo), "{} vs {}", p.name, p.algo);
         }
+    }
+
+    #[test]
+    fn reptile_presets_run_the_inner_batch_their_note_states() {
+        let reptile: Vec<&Preset> = PRESETS.iter().filter(|p| p.algo == "reptile").collect();
+        assert!(!reptile.is_empty());
+        for p in PRESETS {
+            assert_eq!(p.inner_batch.is_some(), p.algo == "reptile", "{}", p.name);
+        }
+        for p in reptile {
+            let batch = p.inner_batch.unwrap_or_default();
+            assert!(
+                p.note.contains(&format!("inner batch {batch},")),
+                "{}: runs inner batch {batch}, note says: {}",
+                p.name,
+                p.note
+            );
+        }
+        let twenty = preset("reptile-omniglot-20w1s").map(|p| p.inner_batch);
+        assert_eq!(
+            twenty,
+            Some(Some(20)),
+            "Nichol et al., app. A: 20-way inner batch 20"
+        );
     }
 
     #[test]

@@ -68,6 +68,28 @@ pub enum LrSchedule {
     },
 }
 
+/// Adam's moment decay rates and denominator constant (used when the outer optimizer is Adam).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdamParams {
+    /// Decay rate of the first-moment estimate, in `[0, 1)`. Default: 0.9.
+    pub beta1: f32,
+    /// Decay rate of the second-moment estimate, in `[0, 1)`. Default: 0.999.
+    pub beta2: f32,
+    /// Constant added to the denominator, > 0. Default: 1e-8 (PyTorch/TensorFlow).
+    pub epsilon: f32,
+}
+
+impl Default for AdamParams {
+    fn default() -> Self {
+        Self {
+            beta1: 0.9,
+            beta2: 0.999,
+            epsilon: 1e-8,
+        }
+    }
+}
+
 /// Global-norm gradient clipping.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
@@ -92,6 +114,8 @@ pub struct TrainerConfig {
     pub meta_batch: usize,
     /// Outer optimizer. Default: Adam.
     pub optimizer: OuterOptimizer,
+    /// Adam's β₁, β₂ and ε (used only when `optimizer` is Adam). Default: 0.9, 0.999, 1e-8.
+    pub adam: AdamParams,
     /// Outer learning rate (Reptile: ε). Default: 1e-3.
     pub lr: f64,
     /// Learning-rate schedule. Default: constant.
@@ -118,6 +142,7 @@ impl Default for TrainerConfig {
             iterations: 1000,
             meta_batch: 4,
             optimizer: OuterOptimizer::Adam,
+            adam: AdamParams::default(),
             lr: 1e-3,
             schedule: LrSchedule::Constant,
             grad_clip: GradClip::Auto,
@@ -158,6 +183,21 @@ impl TrainerConfig {
         {
             return bad(format!(
                 "trainer.grad_clip norm must be finite and > 0, got {c}"
+            ));
+        }
+        let AdamParams {
+            beta1,
+            beta2,
+            epsilon,
+        } = self.adam;
+        for (name, beta) in [("beta1", beta1), ("beta2", beta2)] {
+            if !(0.0..1.0).contains(&beta) {
+                return bad(format!("trainer.adam.{name} must be in [0, 1), got {beta}"));
+            }
+        }
+        if !(epsilon.is_finite() && epsilon > 0.0) {
+            return bad(format!(
+                "trainer.adam.epsilon must be finite and > 0, got {epsilon}"
             ));
         }
         if self.val_every > 0 && self.val_episodes == 0 {
@@ -242,13 +282,13 @@ enum OuterOptim<B: AutodiffBackend, M: AutodiffModule<B>> {
 }
 
 impl<B: AutodiffBackend, M: AutodiffModule<B>> OuterOptim<B, M> {
-    fn new(kind: OuterOptimizer) -> Self {
+    fn new(kind: OuterOptimizer, adam: AdamParams) -> Self {
         match kind {
             OuterOptimizer::Adam => Self::Adam(
                 AdamConfig::new()
-                    .with_beta_1(0.9)
-                    .with_beta_2(0.999)
-                    .with_epsilon(1e-8)
+                    .with_beta_1(adam.beta1)
+                    .with_beta_2(adam.beta2)
+                    .with_epsilon(adam.epsilon)
                     .init(),
             ),
             OuterOptimizer::Sgd => Self::Sgd(SgdConfig::new().init()),
@@ -382,7 +422,7 @@ impl<B: AutodiffBackend, L: MetaLearner<B>> Trainer<B, L> {
         // Materialise lazily initialised parameters now, from the seeded RNG.
         let _ = checkpoint::param_shapes::<B, _>(&model);
         Ok(Self {
-            optim: OuterOptim::new(config.optimizer),
+            optim: OuterOptim::new(config.optimizer, config.adam),
             learner,
             config,
             device: device.clone(),
@@ -788,6 +828,58 @@ mod tests {
         assert!(e.contains("meta_batch"), "{e}");
         let c = TrainerConfig {
             grad_clip: GradClip::Norm(-1.0),
+            ..TrainerConfig::default()
+        };
+        assert!(c.check().is_err());
+    }
+
+    #[test]
+    fn adam_params_change_the_outer_step_and_are_checked() {
+        let source = Synthetic { seed: 3 };
+        let tasks: Vec<Task<TB>> = (0..2).map(|i| source.episode(i).to_task(&dev())).collect();
+        let learner = || ProtoNet::new(tiny_factory(8), ProtoNetConfig::default());
+        let trained = |adam: AdamParams| {
+            let config = TrainerConfig { adam, ..quiet(4) };
+            let mut trainer = Trainer::new(learner(), config, &dev()).expect("trainer");
+            for _ in 0..2 {
+                trainer.step_tasks(&tasks).expect("step");
+            }
+            param_values::<TB, _>(trainer.model())
+        };
+        let default = trained(AdamParams::default());
+        assert_eq!(default, trained(AdamParams::default()));
+        for changed in [
+            AdamParams {
+                beta1: 0.0,
+                ..AdamParams::default()
+            },
+            AdamParams {
+                beta2: 0.5,
+                ..AdamParams::default()
+            },
+            AdamParams {
+                epsilon: 1.0,
+                ..AdamParams::default()
+            },
+        ] {
+            assert_ne!(default, trained(changed), "{changed:?}");
+        }
+        for (bad, field) in [(1.0, "beta1"), (-0.1, "beta1")] {
+            let c = TrainerConfig {
+                adam: AdamParams {
+                    beta1: bad,
+                    ..AdamParams::default()
+                },
+                ..TrainerConfig::default()
+            };
+            let e = c.check().err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(e.contains(field), "{e}");
+        }
+        let c = TrainerConfig {
+            adam: AdamParams {
+                epsilon: 0.0,
+                ..AdamParams::default()
+            },
             ..TrainerConfig::default()
         };
         assert!(c.check().is_err());

@@ -5,11 +5,10 @@ use anyhow::{Result, bail};
 use burn::tensor::backend::AutodiffBackend;
 use meta_algos::{
     Anil, AnilConfig, Boil, BoilConfig, Fomaml, FomamlConfig, Maml, MamlConfig, MatchingNet,
-    MatchingNetConfig, MetaLearner, MetaNet, MetaNetConfig, MetaNetEb, MetaNetEbConfig, MetaSgd,
-    MetaSgdConfig, ProtoNet, ProtoNetConfig, Reptile, ReptileConfig,
+    MetaLearner, MetaNet, MetaNetEb, MetaSgd, ProtoNet, Reptile,
 };
 use meta_backbones::{
-    BackboneConfig, Conv4Config, Conv4Variant, FcNetConfig, MetaNetEmbeddingConfig, ResNet12Config,
+    BackboneConfig, Conv4Config, FcNetConfig, MetaNetEmbeddingConfig, ResNet12Config,
 };
 
 /// Every `--algo` value.
@@ -38,8 +37,8 @@ pub trait LearnerJob<B: AutodiffBackend> {
 pub const BACKBONES: &[&str] = &["conv4", "resnet12", "fcnet", "metanet-embedding"];
 
 /// The backbone `config` names, sized for images of `image_shape` (`[C, H, W]`) and
-/// `config.ways` logits.
-fn backbone(config: &RunConfig, image_shape: [usize; 3]) -> Result<BackboneConfig> {
+/// `config.ways` logits, with its section's settings.
+pub fn backbone(config: &RunConfig, image_shape: [usize; 3]) -> Result<BackboneConfig> {
     let [channels, height, width] = image_shape;
     let num_classes = config.ways;
     let backbone: BackboneConfig = match config.backbone.as_str() {
@@ -47,35 +46,48 @@ fn backbone(config: &RunConfig, image_shape: [usize; 3]) -> Result<BackboneConfi
             if height != width {
                 bail!("--backbone conv4 needs square images (got {height}×{width})");
             }
+            let section = config.conv4();
             Conv4Config {
                 in_channels: channels,
-                // Grey Omniglot-style images get 64 filters, colour images 32 (Finn et al.).
-                hidden: if channels == 1 { 64 } else { 32 },
-                variant: Conv4Variant::MaxPool,
+                hidden: section.hidden.unwrap_or(Conv4Config::default().hidden),
+                variant: section.variant,
                 image_size: height,
                 num_classes,
-                ..Conv4Config::default()
+                bn: section.bn,
             }
             .into()
         }
-        "resnet12" => ResNet12Config {
-            in_channels: channels,
-            num_classes,
-            ..ResNet12Config::default()
+        "resnet12" => {
+            let section = config.resnet12.clone().unwrap_or_default();
+            ResNet12Config {
+                in_channels: channels,
+                widths: section.widths,
+                num_classes,
+                bn: section.bn,
+            }
+            .into()
         }
-        .into(),
-        "fcnet" => FcNetConfig {
-            x_dim: channels * height * width,
-            num_classes,
-            ..FcNetConfig::default()
+        "fcnet" => {
+            let section = config.fcnet.clone().unwrap_or_default();
+            FcNetConfig {
+                x_dim: channels * height * width,
+                layer_dims: section.layer_dims,
+                dropout: section.dropout,
+                num_classes,
+                bn: section.bn,
+            }
+            .into()
         }
-        .into(),
-        "metanet-embedding" => MetaNetEmbeddingConfig {
-            in_channels: channels,
-            num_classes,
-            ..MetaNetEmbeddingConfig::default()
+        "metanet-embedding" => {
+            let section = config.metanet_embedding.clone().unwrap_or_default();
+            MetaNetEmbeddingConfig {
+                in_channels: channels,
+                hidden: section.hidden,
+                num_classes,
+                bn: section.bn,
+            }
+            .into()
         }
-        .into(),
         other => bail!(
             "unknown --backbone `{other}`; choose one of {}",
             BACKBONES.join(", ")
@@ -83,7 +95,8 @@ fn backbone(config: &RunConfig, image_shape: [usize; 3]) -> Result<BackboneConfi
     };
     backbone.validate().map_err(|e| {
         anyhow::anyhow!(
-            "--backbone {} with --image-size {height}: {e}",
+            "--backbone {} with --image-size {height} and its [{}] section: {e}",
+            config.backbone,
             config.backbone
         )
     })?;
@@ -131,33 +144,18 @@ where
                 inner_steps_test: test,
             },
         )),
-        "reptile" => job.run(Reptile::new(
+        "reptile" => job.run(Reptile::new(factory, config.reptile_config())),
+        "metasgd" => job.run(MetaSgd::new(factory, config.metasgd_config())),
+        "protonet" => job.run(ProtoNet::new(factory, config.protonet.unwrap_or_default())),
+        "matchingnet" => job.run(MatchingNet::new(
             factory,
-            ReptileConfig {
-                inner_lr: lr,
-                inner_steps_train: train,
-                inner_steps_test: test,
-                ..ReptileConfig::default()
-            },
-        )),
-        "metasgd" => job.run(MetaSgd::new(
-            factory,
-            MetaSgdConfig {
-                inner_steps_train: train,
-                inner_steps_test: test,
-                ..MetaSgdConfig::default()
-            },
-        )),
-        "protonet" => job.run(ProtoNet::new(factory, ProtoNetConfig::default())),
-        "matchingnet" => job.run(MatchingNet::new(factory, MatchingNetConfig::default())?),
-        "metanet-eb" => job.run(MetaNetEb::new(factory, MetaNetEbConfig::default())?),
-        "metanet" => job.run(MetaNet::new(
-            factory,
-            MetaNetConfig {
-                ways: config.ways,
-                ..MetaNetConfig::default()
-            },
+            config.matchingnet.unwrap_or_default(),
         )?),
+        "metanet-eb" => job.run(MetaNetEb::new(
+            factory,
+            config.metanet_eb.unwrap_or_default(),
+        )?),
+        "metanet" => job.run(MetaNet::new(factory, config.metanet_config())?),
         other => bail!(
             "unknown --algo `{other}`; choose one of {}",
             ALGOS.join(", ")
@@ -165,17 +163,126 @@ where
     }
 }
 
-/// The outer optimiser and learning-rate schedule an algorithm is trained with.
-pub fn outer_optimizer(algo: &str) -> (meta_algos::OuterOptimizer, meta_algos::LrSchedule) {
-    match algo {
-        // Nichol et al.: SGD on the pseudo-gradient Φ − W, ε annealed linearly to 0.
-        "reptile" => (
-            meta_algos::OuterOptimizer::Sgd,
-            meta_algos::LrSchedule::Linear { final_lr: 0.0 },
-        ),
-        _ => (
-            meta_algos::OuterOptimizer::Adam,
-            meta_algos::LrSchedule::Constant,
-        ),
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::ConfigOverrides;
+    use crate::layers::layered;
+    use meta_backbones::Conv4Variant;
+
+    type B = burn::backend::Autodiff<burn::backend::Flex>;
+
+    /// The configuration the built learner reports.
+    struct ConfigJson;
+
+    impl LearnerJob<B> for ConfigJson {
+        type Output = serde_json::Value;
+        fn run<L: MetaLearner<B> + 'static>(self, learner: L) -> Result<serde_json::Value> {
+            Ok(learner.config_json())
+        }
+    }
+
+    /// `preset` with the config file `text` and the flags `flags` on top, resolved and checked.
+    fn resolved(preset: &str, text: &str, flags: &[&str]) -> RunConfig {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Flags {
+            #[command(flatten)]
+            overrides: ConfigOverrides,
+        }
+        let file: ConfigOverrides = toml::from_str(text).unwrap();
+        let argv = std::iter::once("metalearn").chain(flags.iter().copied());
+        let flags = Flags::try_parse_from(argv).unwrap().overrides;
+        let config = layered(Some(preset), Some(&file), &flags).unwrap();
+        config.validate().unwrap();
+        config
+    }
+
+    fn learner_json(config: &RunConfig) -> serde_json::Value {
+        with_learner::<B, _>(config, [1, 28, 28], ConfigJson).unwrap()
+    }
+
+    #[test]
+    fn algorithm_sections_reach_the_built_learner() {
+        let config = resolved(
+            "matchingnet-omniglot-5w1s",
+            "[matchingnet]\ntemperature = 10.0",
+            &[],
+        );
+        assert_eq!(learner_json(&config)["temperature"], 10.0);
+
+        // Meta-SGD's rates start in [0.005, inner_lr]; the preset's inner_lr is Li et al.'s 0.1.
+        let config = resolved("metasgd-omniglot-5w1s", "", &["--inner-lr", "0.2"]);
+        let json = learner_json(&config);
+        assert_eq!(json["lr_init"]["high"], 0.2, "{json}");
+        assert_eq!(json["lr_init"]["low"], 0.005, "{json}");
+        let config = resolved(
+            "metasgd-omniglot-5w1s",
+            "[metasgd]\ninit = \"constant\"",
+            &[],
+        );
+        let json = learner_json(&config);
+        assert_eq!(json["lr_init"]["kind"], "constant", "{json}");
+        assert_eq!(json["lr_init"]["value"], 0.1, "{json}");
+
+        // The 20-way preset runs Nichol et al.'s inner batch 20; a file changes one key only.
+        let config = resolved("reptile-omniglot-20w1s", "", &[]);
+        assert_eq!(learner_json(&config)["inner_batch"], 20);
+        let config = resolved(
+            "reptile-omniglot-20w1s",
+            "[reptile]\ninner_optimizer = \"sgd\"",
+            &["--set", "reptile.train_on_query=false"],
+        );
+        let json = learner_json(&config);
+        assert_eq!(
+            (
+                &json["inner_batch"],
+                &json["inner_optimizer"],
+                &json["train_on_query"]
+            ),
+            (&20.into(), &"sgd".into(), &false.into()),
+            "{json}"
+        );
+        let config = resolved("metanet-omniglot-20w1s", "[metanet]\nmeta_hidden = 16", &[]);
+        let json = learner_json(&config);
+        assert_eq!(
+            (&json["meta_hidden"], &json["ways"]),
+            (&16.into(), &20.into())
+        );
+    }
+
+    #[test]
+    fn backbone_and_optimizer_sections_reach_the_backbone_and_trainer() {
+        let config = resolved(
+            "protonet-omniglot-5w1s",
+            "[conv4]\nhidden = 16\nvariant = \"strided\"\n[conv4.bn]\nmode = \"running\"\n\
+             [optimizer]\ngrad_clip = { norm = 3.0 }\n[optimizer.adam]\nbeta1 = 0.5\n\
+             [schedule]\nkind = \"cosine\"\nfloor = 1e-5",
+            &["--set", "optimizer.adam.epsilon=1e-6"],
+        );
+        let BackboneConfig::Conv4(conv4) = backbone(&config, [1, 28, 28]).unwrap() else {
+            panic!("not conv4")
+        };
+        assert_eq!(
+            (conv4.hidden, conv4.variant, conv4.bn.mode),
+            (16, Conv4Variant::Strided, meta_backbones::BnMode::Running)
+        );
+        let trainer = crate::train::trainer_config(&config);
+        assert_eq!(trainer.grad_clip, meta_algos::GradClip::Norm(3.0));
+        assert_eq!((trainer.adam.beta1, trainer.adam.epsilon), (0.5, 1e-6));
+        assert_eq!(trainer.adam.beta2, 0.999);
+        assert_eq!(
+            trainer.schedule,
+            meta_algos::LrSchedule::Cosine { floor: 1e-5 }
+        );
+        let config = resolved(
+            "protonet-omniglot-5w1s",
+            "backbone = \"fcnet\"\n[fcnet]\nlayer_dims = [32, 16]\ndropout = 0.0",
+            &[],
+        );
+        let BackboneConfig::FcNet(fcnet) = backbone(&config, [1, 28, 28]).unwrap() else {
+            panic!("not fcnet")
+        };
+        assert_eq!((fcnet.layer_dims, fcnet.dropout), (vec![32, 16], 0.0));
     }
 }

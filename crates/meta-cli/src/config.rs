@@ -1,8 +1,13 @@
 //! Run configuration: paper preset < config file < command-line flags, resolved into one
 //! `RunConfig` that is written to `runs/<name>/config.toml`.
 
+use crate::sections::{
+    Conv4Section, FcNetSection, MetaNetEmbeddingSection, MetaNetSection, MetaSgdSection,
+    OptimizerSection, ReptileSection, ResNet12Section,
+};
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use meta_algos::{LrSchedule, MatchingNetConfig, MetaNetEbConfig, ProtoNetConfig};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -59,11 +64,56 @@ pub struct RunConfig {
     pub checkpoint_every: usize,
     /// Write a metrics line every this many iterations.
     pub log_every: usize,
+    /// `[optimizer]`: outer optimizer, Adam's β₁/β₂/ε, gradient clipping.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optimizer: Option<OptimizerSection>,
+    /// `[schedule]`: the outer learning rate over the run: `kind = "constant"`, `"linear"`
+    /// (with `final_lr`) or `"cosine"` (with `floor`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<LrSchedule>,
+    /// `[reptile]`: Reptile's inner optimizer, inner batch, training on the query set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reptile: Option<ReptileSection>,
+    /// `[metasgd]`: how Meta-SGD's learned rates start.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metasgd: Option<MetaSgdSection>,
+    /// `[matchingnet]`: Matching Networks' attention temperature.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matchingnet: Option<MatchingNetConfig>,
+    /// `[protonet]`: Prototypical Networks (no settings of their own).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protonet: Option<ProtoNetConfig>,
+    /// `[metanet]`: the original Meta Networks' meta-learner and attention.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metanet: Option<MetaNetSection>,
+    /// `[metanet-eb]`: embedding-based Meta Networks' fast-weight width and clipping.
+    #[serde(
+        default,
+        rename = "metanet-eb",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub metanet_eb: Option<MetaNetEbConfig>,
+    /// `[conv4]`: Conv4's width, variant and batch-norm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conv4: Option<Conv4Section>,
+    /// `[resnet12]`: ResNet-12's widths and batch-norm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resnet12: Option<ResNet12Section>,
+    /// `[fcnet]`: FcNet's hidden widths, dropout and batch-norm.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fcnet: Option<FcNetSection>,
+    /// `[metanet-embedding]`: the Meta Networks embedding's width and batch-norm.
+    #[serde(
+        default,
+        rename = "metanet-embedding",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub metanet_embedding: Option<MetaNetEmbeddingSection>,
 }
 
 /// Optional settings from a config file or the command line; `None` keeps the lower layer's value.
+/// Keys and sections that [`RunConfig`] does not have are refused when the layer is applied.
 #[derive(Debug, Clone, Default, PartialEq, Args, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct ConfigOverrides {
     /// Algorithm: maml, fomaml, anil, boil, reptile, metasgd, protonet, matchingnet, metanet, metanet-eb.
     #[arg(long)]
@@ -134,6 +184,17 @@ pub struct ConfigOverrides {
     /// Write a metrics line every this many iterations.
     #[arg(long)]
     pub log_every: Option<usize>,
+    /// Any setting by its config-file key, sections joined with dots (`reptile.inner_batch=5`,
+    /// `optimizer.adam.beta1=0.5`, `optimizer.grad_clip={norm=10.0}`); VALUE is TOML, a bare
+    /// word is a string. Repeatable; applied after the other flags.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    #[serde(skip)]
+    pub set: Vec<String>,
+    /// The sections (`[reptile]`, `[optimizer]`, …) and any other keys of a config file; checked
+    /// against [`RunConfig`] when the layer is applied.
+    #[arg(skip)]
+    #[serde(flatten)]
+    pub sections: toml::Table,
 }
 
 impl Default for RunConfig {
@@ -163,6 +224,18 @@ impl Default for RunConfig {
             test_episodes: 600,
             checkpoint_every: 100,
             log_every: 10,
+            optimizer: None,
+            schedule: None,
+            reptile: None,
+            metasgd: None,
+            matchingnet: None,
+            protonet: None,
+            metanet: None,
+            metanet_eb: None,
+            conv4: None,
+            resnet12: None,
+            fcnet: None,
+            metanet_embedding: None,
         }
     }
 }
@@ -177,13 +250,14 @@ impl RunConfig {
         let toml::Value::Table(mut merged) = toml::Value::try_from(&*self)? else {
             bail!("a run configuration serialises to a table");
         };
-        let toml::Value::Table(set) = toml::Value::try_from(overrides)? else {
+        let toml::Value::Table(mut layer) = toml::Value::try_from(overrides)? else {
             bail!("configuration overrides serialise to a table");
         };
-        merged.extend(set);
-        *self = merged
-            .try_into()
-            .context("merging configuration overrides")?;
+        for item in &overrides.set {
+            crate::merge::set_dotted(&mut layer, item)?;
+        }
+        crate::merge::merge_tables(&mut merged, layer);
+        *self = crate::merge::deserialize_strictly(merged)?;
         Ok(())
     }
 
@@ -227,7 +301,7 @@ impl RunConfig {
             );
         }
         crate::backend::check_compiled(&self.backend)?;
-        Ok(())
+        self.validate_sections()
     }
 
     /// Default run-directory name: `<algo>-<dataset>-<N>w<K>s-s<seed>`.
@@ -248,11 +322,15 @@ impl RunConfig {
         )
     }
 
-    /// Reads a resolved configuration (a run's `config.toml`).
+    /// Reads a resolved configuration (a run's `config.toml`). Sections that a run directory
+    /// written before they existed lacks are filled with the defaults it ran with.
     pub fn read(path: &Path) -> Result<Self> {
         let text = std::fs::read_to_string(path)
             .with_context(|| format!("cannot read run config {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("invalid run config {}", path.display()))
+        let mut config: Self = toml::from_str(&text)
+            .with_context(|| format!("invalid run config {}", path.display()))?;
+        config.fill_defaults();
+        Ok(config)
     }
 
     /// The configuration as TOML text.
@@ -261,117 +339,25 @@ impl RunConfig {
     }
 }
 
-/// Reads a user's partial config file.
+/// Reads a user's partial config file; its keys and sections are checked here, so that an
+/// error names the file.
 pub fn read_overrides(path: &Path) -> Result<ConfigOverrides> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read --config file {}", path.display()))?;
-    toml::from_str(&text).with_context(|| {
+    let context = || {
         format!(
-            "--config file {} is not valid: keys are the train flags with `_` for `-`",
+            "--config file {} is not valid: keys are the train flags with `_` for `-`, and the \
+             sections of README's \"Configuration files\"",
             path.display()
         )
-    })
+    };
+    let overrides: ConfigOverrides = toml::from_str(&text).with_context(context)?;
+    RunConfig::default()
+        .apply(&overrides)
+        .with_context(context)?;
+    Ok(overrides)
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use clap::Parser;
-
-    /// A configuration that differs from the default in every field.
-    fn all_changed() -> RunConfig {
-        RunConfig {
-            algo: "protonet".into(),
-            dataset: "miniimagenet".into(),
-            omniglot_split: "lake".into(),
-            data_dir: PathBuf::from("elsewhere"),
-            backend: "ndarray".into(),
-            backbone: "resnet12".into(),
-            seed: 7,
-            ways: 20,
-            shots: 5,
-            queries: 3,
-            test_queries: 4,
-            inner_steps: 2,
-            test_inner_steps: 3,
-            inner_lr: 0.05,
-            meta_lr: 0.002,
-            meta_batch: 3,
-            iterations: 11,
-            image_size: 84,
-            validate_every: 5,
-            val_episodes: 6,
-            test_episodes: 8,
-            checkpoint_every: 9,
-            log_every: 2,
-        }
-    }
-
-    /// `all_changed` as a map from key to value, checked to differ from the default everywhere.
-    fn changed_keys() -> serde_json::Map<String, serde_json::Value> {
-        let default = serde_json::to_value(RunConfig::default()).unwrap();
-        let serde_json::Value::Object(changed) = serde_json::to_value(all_changed()).unwrap()
-        else {
-            unreachable!("a struct serialises to a map")
-        };
-        for (key, value) in &changed {
-            assert_ne!(
-                &default[key], value,
-                "all_changed() keeps the default {key}"
-            );
-        }
-        changed
-    }
-
-    #[derive(Parser)]
-    struct Flags {
-        #[command(flatten)]
-        overrides: ConfigOverrides,
-    }
-
-    #[test]
-    fn every_flag_reaches_the_resolved_config() {
-        let mut argv = vec!["metalearn".to_string()];
-        for (key, value) in changed_keys() {
-            argv.push(format!("--{}", key.replace('_', "-")));
-            argv.push(match value {
-                serde_json::Value::String(text) => text,
-                other => other.to_string(),
-            });
-        }
-        let flags = Flags::try_parse_from(&argv).expect("every RunConfig key is a flag");
-        let mut config = RunConfig::default();
-        config.apply(&flags.overrides).unwrap();
-        assert_eq!(config, all_changed());
-    }
-
-    #[test]
-    fn every_config_file_key_reaches_the_resolved_config() {
-        let text = toml::to_string(&serde_json::Value::Object(changed_keys())).unwrap();
-        let overrides: ConfigOverrides =
-            toml::from_str(&text).expect("every RunConfig key is a config-file key");
-        let mut config = RunConfig::default();
-        config.apply(&overrides).unwrap();
-        assert_eq!(config, all_changed());
-    }
-
-    #[test]
-    fn non_finite_values_are_kept_for_validation_to_refuse() {
-        let mut config = RunConfig::default();
-        let overrides = ConfigOverrides {
-            meta_lr: Some(f64::NAN),
-            ..ConfigOverrides::default()
-        };
-        config.apply(&overrides).unwrap();
-        assert!(config.meta_lr.is_nan());
-        let err = config.validate().unwrap_err().to_string();
-        assert!(err.contains("--meta-lr"), "{err}");
-    }
-
-    #[test]
-    fn unset_overrides_change_nothing() {
-        let mut config = all_changed();
-        config.apply(&ConfigOverrides::default()).unwrap();
-        assert_eq!(config, all_changed());
-    }
-}
+#[path = "config_tests.rs"]
+mod tests;

@@ -1,5 +1,5 @@
 //! The layers of a new run's configuration: a preset (by default the algorithm's own paper
-//! preset), then a `--config` file, then flags.
+//! preset), then a `--config` file, then flags; then every section the run uses is filled in.
 
 use crate::config::{ConfigOverrides, RunConfig};
 use anyhow::{Result, bail};
@@ -13,17 +13,20 @@ pub fn layered(
     flags: &ConfigOverrides,
 ) -> Result<RunConfig> {
     let mut config = RunConfig::default();
+    let algo = (flags.algo.as_ref()).or(file.and_then(|f| f.algo.as_ref()));
     let name = match preset {
         Some(name) => name.to_string(),
-        None => {
-            let algo = (flags.algo.as_ref())
-                .or(file.and_then(|f| f.algo.as_ref()))
-                .unwrap_or(&config.algo);
-            format!("{algo}-omniglot-5w1s")
-        }
+        None => format!("{}-omniglot-5w1s", algo.unwrap_or(&config.algo)),
     };
     match meta_algos::presets::preset(&name) {
-        Some(found) => config.apply(&preset_overrides(found))?,
+        Some(found) => {
+            let mut layer = preset_overrides(found);
+            // A preset's algorithm section is for its own algorithm only.
+            if algo.is_some_and(|algo| *algo != found.algo) {
+                layer.sections.clear();
+            }
+            config.apply(&layer)?
+        }
         None if preset.is_some() => {
             bail!("unknown --preset `{name}`; `metalearn train --list-presets` lists them")
         }
@@ -34,12 +37,19 @@ pub fn layered(
         config.apply(file)?;
     }
     config.apply(flags)?;
+    config.fill_defaults();
     Ok(config)
 }
 
 /// The settings a preset fixes, as a configuration layer.
 pub fn preset_overrides(preset: &meta_algos::presets::Preset) -> ConfigOverrides {
+    let mut sections = toml::Table::new();
+    if let Some(batch) = preset.inner_batch {
+        let reptile = toml::Table::from_iter([("inner_batch".to_string(), (batch as i64).into())]);
+        sections.insert(preset.algo.to_string(), reptile.into());
+    }
     ConfigOverrides {
+        sections,
         algo: Some(preset.algo.to_string()),
         dataset: Some(preset.dataset.to_string()),
         backbone: Some(preset.backbone.to_string()),
@@ -145,5 +155,83 @@ mod tests {
             err.contains("`nope`") && err.contains("--list-presets"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_section_for_another_algorithm_or_backbone_is_refused() {
+        let file = |text: &str| toml::from_str::<ConfigOverrides>(text).unwrap();
+        let none = ConfigOverrides::default();
+        for (preset, text, words) in [
+            (
+                "maml-omniglot-5w1s",
+                "[reptile]\ninner_batch = 5",
+                ["[reptile]", "--algo", "`maml`"],
+            ),
+            (
+                "protonet-omniglot-5w1s",
+                "[resnet12]\nwidths = [8, 8, 8, 8]",
+                ["[resnet12]", "--backbone", "`conv4`"],
+            ),
+        ] {
+            let config = layered(Some(preset), Some(&file(text)), &none).unwrap();
+            let err = config.validate().unwrap_err().to_string();
+            for word in words {
+                assert!(err.contains(word), "{err}");
+            }
+        }
+        // A preset's own section does not follow it to another algorithm.
+        let flags = ConfigOverrides {
+            algo: Some("maml".into()),
+            ..ConfigOverrides::default()
+        };
+        let config = layered(Some("reptile-omniglot-20w1s"), None, &flags).unwrap();
+        config.validate().unwrap();
+        assert_eq!(config.reptile, None);
+    }
+
+    #[test]
+    fn the_resolved_config_shows_every_section_the_run_uses() {
+        let config = resolved("reptile-omniglot-20w1s");
+        let text = config.to_toml().unwrap();
+        for line in [
+            "[optimizer]",
+            "kind = \"sgd\"",
+            "grad_clip = \"auto\"",
+            "[optimizer.adam]",
+            "beta1 = 0.9",
+            "[schedule]",
+            "kind = \"linear\"",
+            "[reptile]",
+            "inner_batch = 20",
+            "inner_optimizer = \"adam\"",
+            "[conv4]",
+            "hidden = 64",
+            "variant = \"max_pool\"",
+            "[conv4.bn]",
+        ] {
+            assert!(text.contains(line), "{line} missing from\n{text}");
+        }
+        let back: RunConfig = toml::from_str(&text).unwrap();
+        assert_eq!(back, config);
+    }
+
+    #[test]
+    fn a_run_directory_written_before_the_sections_loads_with_the_defaults_it_ran_with() {
+        let mut old = resolved("reptile-omniglot-20w1s");
+        (old.optimizer, old.schedule, old.reptile, old.conv4) = (None, None, None, None);
+        let dir = std::env::temp_dir().join(format!("metalearn-old-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("config.toml");
+        std::fs::write(&path, old.to_toml().unwrap()).unwrap();
+        let read = RunConfig::read(&path).unwrap();
+        std::fs::remove_dir_all(&dir).ok();
+        // Runs before the sections existed used ReptileConfig's default inner batch (10).
+        assert_eq!(read.reptile.as_ref().map(|r| r.inner_batch), Some(10));
+        assert_eq!(read.optimizer().kind, Some(meta_algos::OuterOptimizer::Sgd));
+        assert_eq!(
+            read.schedule,
+            Some(meta_algos::LrSchedule::Linear { final_lr: 0.0 })
+        );
+        assert_eq!(read.conv4().hidden, Some(64));
     }
 }

@@ -8,9 +8,11 @@ mod config;
 mod data;
 mod eval;
 mod layers;
+mod merge;
 mod plots;
 mod predict;
 mod run_dir;
+mod sections;
 mod threads;
 mod train;
 

@@ -1,7 +1,7 @@
 //! `metalearn train`: resolve the configuration, build samplers and the learner, meta-train with
 //! progress, metrics, checkpoints and plots, then evaluate on the test split.
 
-use crate::algos::{LearnerJob, outer_optimizer, with_learner};
+use crate::algos::{LearnerJob, with_learner};
 use crate::args::TrainArgs;
 use crate::backend::{BackendJob, dispatch};
 use crate::config::{ConfigOverrides, RunConfig, read_overrides};
@@ -12,8 +12,8 @@ use anyhow::{Context, Result, bail};
 use burn::tensor::backend::AutodiffBackend;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use meta_algos::{
-    AlgoError, EvalConfig, EvalReport, GradClip, IterationMetrics, MetaLearner, TrainSummary,
-    Trainer, TrainerConfig,
+    AlgoError, EvalConfig, EvalReport, IterationMetrics, MetaLearner, TrainSummary, Trainer,
+    TrainerConfig,
 };
 use meta_data::{EpisodeSampler, EpisodeSource, Split};
 use serde::Serialize;
@@ -131,17 +131,17 @@ fn resolve(args: &TrainArgs) -> Result<(RunConfig, RunDir, bool)> {
     Ok((config, run_dir, false))
 }
 
-/// A paper preset as a configuration layer.
 /// The meta-training loop's settings for a run.
 pub fn trainer_config(config: &RunConfig) -> TrainerConfig {
-    let (optimizer, schedule) = outer_optimizer(&config.algo);
+    let optimizer = config.optimizer();
     TrainerConfig {
         iterations: config.iterations as u64,
         meta_batch: config.meta_batch,
-        optimizer,
+        optimizer: optimizer.kind.unwrap_or_default(),
+        adam: optimizer.adam,
         lr: config.meta_lr,
-        schedule,
-        grad_clip: GradClip::Auto,
+        schedule: config.schedule(),
+        grad_clip: optimizer.grad_clip,
         val_every: config.validate_every as u64,
         val_episodes: config.val_episodes,
         seed: config.seed,

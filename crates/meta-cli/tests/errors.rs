@@ -145,6 +145,34 @@ fn bad_config_file_is_named() {
         ]),
         &["absent.toml"],
     );
+    // A section's unknown key is named with its section and the valid keys.
+    std::fs::write(&config, "[reptile]\ninner_bach = 5\n").unwrap();
+    fails_with(
+        metalearn(&[
+            "train",
+            "--algo",
+            "reptile",
+            "--config",
+            config.to_str().unwrap(),
+        ]),
+        &["cfg.toml", "[reptile]", "inner_bach", "inner_batch"],
+    );
+    // A section for an algorithm that is not run is refused, not ignored.
+    std::fs::write(&config, "[matchingnet]\ntemperature = 10.0\n").unwrap();
+    fails_with(
+        metalearn(&[
+            "train",
+            "--algo",
+            "maml",
+            "--config",
+            config.to_str().unwrap(),
+        ]),
+        &["[matchingnet]", "--algo", "`maml`"],
+    );
+    fails_with(
+        metalearn(&["train", "--algo", "maml", "--set", "maml.inner_lr=0.1"]),
+        &["maml", "inner_lr"],
+    );
 }
 
 #[test]
