@@ -265,3 +265,23 @@ fn unset_overrides_change_nothing() {
     config.apply(&ConfigOverrides::default()).unwrap();
     assert_eq!(config, all_changed());
 }
+
+#[test]
+fn the_readme_config_example_is_accepted_as_written() {
+    let readme = include_str!("../../../README.md");
+    let example = readme
+        .split("### Configuration files")
+        .nth(1)
+        .and_then(|rest| rest.split("```toml\n").nth(1))
+        .and_then(|rest| rest.split("```").next())
+        .expect("README has a Configuration files example");
+    let overrides: ConfigOverrides = toml::from_str(example).unwrap();
+    let mut config = RunConfig {
+        algo: "protonet".into(),
+        ..RunConfig::default()
+    };
+    config.apply(&overrides).unwrap();
+    config.fill_defaults();
+    config.validate().unwrap();
+    assert_eq!(config.schedule, Some(LrSchedule::Cosine { floor: 1e-5 }));
+}
