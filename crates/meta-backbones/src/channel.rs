@@ -1,5 +1,6 @@
 //! Per-channel operations on `[N, C, L]` activations, the heavy parts of batch-norm, as
-//! custom autodiff operations with fast kernels on flex (burn's tensor operations elsewhere).
+//! custom autodiff operations with kernels on flex and (with the `tch` feature) libtorch;
+//! burn's tensor operations elsewhere.
 //!
 //! * [`affine`]: `y[n, c, l] = x[n, c, l]·s[c] + t[c]`;
 //! * [`dot`]: `d[c] = Σ_{n,l} a[n, c, l]·b[n, c, l]`;
@@ -47,7 +48,7 @@ fn column<B: Backend>(v: Tensor<B, 1>) -> Tensor<B, 3> {
 /// `y[n, c, l] = x[n, c, l]·s[c] + t[c]`.
 pub fn affine<B: Backend>(x: Tensor<B, 3>, s: Tensor<B, 1>, t: Tensor<B, 1>) -> Tensor<B, 3> {
     let dtype = x.dtype();
-    let (x, s, t) = on_flex!(B, dtype, (x, s, t), |K,
+    let (x, s, t) = on_flex!(tch; B, dtype, (x, s, t), |K,
                                                    a: (
         Tensor<K, 3>,
         Tensor<K, 1>,
@@ -61,7 +62,7 @@ pub fn affine<B: Backend>(x: Tensor<B, 3>, s: Tensor<B, 1>, t: Tensor<B, 1>) -> 
 /// `d[c] = Σ_{n,l} a[n, c, l]·b[n, c, l]`.
 pub fn dot<B: Backend>(a: Tensor<B, 3>, b: Tensor<B, 3>) -> Tensor<B, 1> {
     let dtype = a.dtype();
-    let (a, b) = on_flex!(B, dtype, (a, b), |K, p: (Tensor<K, 3>, Tensor<K, 3>)| {
+    let (a, b) = on_flex!(tch; B, dtype, (a, b), |K, p: (Tensor<K, 3>, Tensor<K, 3>)| {
         wrap::<K, 1>(K::channel_dot(float(p.0), float(p.1)))
     });
     sum(a * b)
@@ -70,7 +71,7 @@ pub fn dot<B: Backend>(a: Tensor<B, 3>, b: Tensor<B, 3>) -> Tensor<B, 1> {
 /// `d[c] = Σ_{n,l} a[n, c, l]`.
 pub fn sum<B: Backend>(a: Tensor<B, 3>) -> Tensor<B, 1> {
     let dtype = a.dtype();
-    let a = on_flex!(B, dtype, a, |K, p: Tensor<K, 3>| wrap::<K, 1>(
+    let a = on_flex!(tch; B, dtype, a, |K, p: Tensor<K, 3>| wrap::<K, 1>(
         K::channel_sum(float(p))
     ));
     a.sum_dim(2).sum_dim(0).flatten(0, 2)

@@ -1,8 +1,9 @@
 //! Picks this crate's own kernels ([`conv`](crate::conv), [`channel`](crate::channel),
-//! [`maxpool`](crate::maxpool)) when the backend is flex, and burn's operations otherwise.
+//! [`maxpool`](crate::maxpool)) when the backend is flex (and, for batch-norm and pooling,
+//! libtorch), and burn's operations otherwise.
 //!
 //! Library code is generic over `B: Backend` and Rust has no specialisation, so the choice is
-//! made at run time from the backend's `TypeId`: flex itself and flex under one or two autodiff
+//! made at run time from the backend's `TypeId`: the backend itself and under one or two autodiff
 //! levels (a MAML inner loop lifts `Autodiff<Flex>` to `Autodiff<Autodiff<Flex>>`). A value
 //! whose type was just compared equal is moved across with [`recast`] (a safe `Any` downcast).
 
@@ -44,24 +45,40 @@ pub(crate) fn wrap<B: Backend, const D: usize>(t: FloatTensor<B>) -> Tensor<B, D
 /// `Autodiff<Autodiff<Flex>>` and `dtype` is [`covered`], *returns* `body` from the enclosing
 /// function with the type `K` naming that backend and `a` holding `args` as `ArgTy` (written
 /// in terms of `K`); otherwise evaluates to `args` unchanged, for the caller's fallback.
+///
+/// `on_flex!(tch; B, …)` does the same for `LibTorch` and its two autodiff levels as well (the
+/// operations with libtorch kernels, [`crate::libtorch`]).
 macro_rules! on_flex {
+    (tch; $B:ty, $dtype:expr, $args:expr, |$K:ident, $a:ident : $A:ty| $body:expr) => {{
+        let args = on_flex!($B, $dtype, $args, |$K, $a: $A| $body);
+        #[cfg(feature = "tch")]
+        let args = if !$crate::dispatch::covered($dtype) {
+            args
+        } else {
+            on_flex!(@levels $B, args, burn::backend::LibTorch, $K, $a, $A, $body);
+            args
+        };
+        args
+    }};
     ($B:ty, $dtype:expr, $args:expr, |$K:ident, $a:ident : $A:ty| $body:expr) => {{
         let args = $args;
         #[cfg(feature = "flex")]
         let args = if !$crate::dispatch::covered($dtype) {
             args
         } else {
-            on_flex!(@one $B, args, burn::backend::Flex, $K, $a, $A, $body);
-            on_flex!(@one $B, args, burn::backend::Autodiff<burn::backend::Flex>, $K, $a, $A, $body);
-            on_flex!(@one $B, args,
-                burn::backend::Autodiff<burn::backend::Autodiff<burn::backend::Flex>>,
-                $K, $a, $A, $body);
+            on_flex!(@levels $B, args, burn::backend::Flex, $K, $a, $A, $body);
             args
         };
         #[cfg(not(feature = "flex"))]
         let _ = $dtype;
         args
     }};
+    (@levels $B:ty, $args:ident, $T:ty, $K:ident, $a:ident, $A:ty, $body:expr) => {
+        on_flex!(@one $B, $args, $T, $K, $a, $A, $body);
+        on_flex!(@one $B, $args, burn::backend::Autodiff<$T>, $K, $a, $A, $body);
+        on_flex!(@one $B, $args, burn::backend::Autodiff<burn::backend::Autodiff<$T>>,
+            $K, $a, $A, $body);
+    };
     (@one $B:ty, $args:ident, $T:ty, $K:ident, $a:ident, $A:ty, $body:expr) => {
         if $crate::dispatch::same::<$B, $T>() {
             #[allow(dead_code)]

@@ -46,6 +46,8 @@ pub mod error;
 pub mod fcnet;
 #[cfg(feature = "flex")]
 mod flex;
+#[cfg(feature = "tch")]
+mod libtorch;
 pub mod linear;
 pub mod loss;
 pub mod maxpool;

@@ -1,5 +1,6 @@
-//! 2×2 max-pooling with stride 2 as a custom autodiff operation, with a fast kernel on flex
-//! (burn's composed `reshape` + `max_dim` elsewhere, see [`crate::pool::max_pool2x2`]).
+//! 2×2 max-pooling with stride 2 as a custom autodiff operation, with kernels on flex and (with
+//! the `tch` feature) libtorch; burn's composed `reshape` + `max_dim` elsewhere, see
+//! [`crate::pool::max_pool2x2`].
 //!
 //! With `y = pool(x)`, the input gradient `scatter(dy; x)` routes each `dy` to the position of
 //! its window's maximum in `x`; its own gradient is `gather(G; x)`, which reads `G` at those

@@ -7,11 +7,12 @@ use crate::dispatch::{float, on_flex, wrap};
 use crate::maxpool::PoolKernels;
 
 /// 2×2 max-pool with stride 2 on `[N, C, H, W]`, giving `[N, C, H/2, W/2]` (an odd last row or
-/// column is dropped, as PyTorch's `MaxPool2d(2)` does). On flex this is the custom operation
-/// of [`crate::maxpool`]; elsewhere [`composed_max_pool2x2`].
+/// column is dropped, as PyTorch's `MaxPool2d(2)` does). On flex (and libtorch, with the `tch`
+/// feature) this is the custom operation of [`crate::maxpool`]; elsewhere
+/// [`composed_max_pool2x2`].
 pub fn max_pool2x2<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
     let dtype = x.dtype();
-    let x = on_flex!(B, dtype, x, |K, x: Tensor<K, 4>| {
+    let x = on_flex!(tch; B, dtype, x, |K, x: Tensor<K, 4>| {
         wrap::<K, 4>(K::pool_max(float(x)))
     });
     composed_max_pool2x2(x)

@@ -1,5 +1,6 @@
 //! This crate's custom operations (`conv`, `channel` through batch-norm, `maxpool` through
-//! `pool::max_pool2x2`) on flex: the same values and gradients as burn's operations, and
+//! `pool::max_pool2x2`) on flex (and the last two on libtorch with the `tch` feature): the
+//! same values and gradients as burn's operations, and
 //! gradient and gradient of gradient (nested autodiff, as the MAML inner loop uses it) against
 //! the reference and against f64 central finite differences.
 
@@ -18,11 +19,13 @@ type A1 = Autodiff<Flex>;
 type A2 = Autodiff<A1>;
 /// A convolution on backend `B`, `conv2d` or `burn_conv2d`.
 type ConvFn<B> = fn(Tensor<B, 4>, Tensor<B, 4>, Option<Tensor<B, 1>>, ConvGeom) -> Tensor<B, 4>;
-/// A one-input op on each of the three backends the tests use.
-type Unary = (
-    fn(Tensor<Flex, 4>) -> Tensor<Flex, 4>,
-    fn(Tensor<A1, 4>) -> Tensor<A1, 4>,
-    fn(Tensor<A2, 4>) -> Tensor<A2, 4>,
+/// `K` under two autodiff levels, as the MAML inner loop runs it.
+type Nested<K> = Autodiff<Autodiff<K>>;
+/// A one-input op on a backend `K` and on `K` under one and two autodiff levels.
+type Unary<K> = (
+    fn(Tensor<K, 4>) -> Tensor<K, 4>,
+    fn(Tensor<Autodiff<K>, 4>) -> Tensor<Autodiff<K>, 4>,
+    fn(Tensor<Nested<K>, 4>) -> Tensor<Nested<K>, 4>,
 );
 
 /// `(x shape, weight shape, geometry)` covering stride 1 and 2, padding 0–2, 1×1 and 3×3
@@ -282,12 +285,12 @@ fn batch_norm<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
 }
 
 /// Gradient of `Σ tanh(f(x)) ⊙ r` for `x`, on one autodiff level.
-fn unary_grad(
-    f: fn(Tensor<A1, 4>) -> Tensor<A1, 4>,
-    x: &Tensor<Flex, 4>,
-    r: &Tensor<Flex, 4>,
+fn unary_grad<K: Backend>(
+    f: fn(Tensor<Autodiff<K>, 4>) -> Tensor<Autodiff<K>, 4>,
+    x: &Tensor<K, 4>,
+    r: &Tensor<K, 4>,
 ) -> Vec<f64> {
-    let x = Tensor::<A1, 4>::from_inner(x.clone()).require_grad();
+    let x = Tensor::<Autodiff<K>, 4>::from_inner(x.clone()).require_grad();
     let g = (f(x.clone()).tanh() * Tensor::from_inner(r.clone()))
         .sum()
         .backward();
@@ -296,17 +299,18 @@ fn unary_grad(
 
 /// `φ(x) = ⟨∂/∂x Σ tanh(f(x)) ⊙ r, u⟩` with the inner gradient one autodiff level up, and φ's
 /// gradient for `x` on the level below.
-fn unary_second_order(
-    f: fn(Tensor<A2, 4>) -> Tensor<A2, 4>,
+fn unary_second_order<K: Backend>(
+    f: fn(Tensor<Nested<K>, 4>) -> Tensor<Nested<K>, 4>,
     x: &[f64],
     shape: [usize; 4],
-    (r, u): (&Tensor<Flex, 4>, &Tensor<Flex, 4>),
+    (r, u): (&Tensor<K, 4>, &Tensor<K, 4>),
 ) -> (f64, Vec<f64>) {
     let dev = Default::default();
-    let x = Tensor::<A1, 4>::from_data(TensorData::new(x.to_vec(), shape), (&dev, DType::F64))
-        .require_grad();
-    let x2 = Tensor::<A2, 4>::from_inner(x.clone()).require_grad();
-    let r2 = Tensor::<A2, 4>::from_inner(Tensor::from_inner(r.clone()));
+    let x =
+        Tensor::<Autodiff<K>, 4>::from_data(TensorData::new(x.to_vec(), shape), (&dev, DType::F64))
+            .require_grad();
+    let x2 = Tensor::<Nested<K>, 4>::from_inner(x.clone()).require_grad();
+    let r2 = Tensor::<Nested<K>, 4>::from_inner(Tensor::from_inner(r.clone()));
     let inner = (f(x2.clone()).tanh() * r2).sum().backward();
     let phi = (x2.grad(&inner).unwrap() * Tensor::from_inner(u.clone())).sum();
     let value = values(phi.clone())[0];
@@ -316,33 +320,31 @@ fn unary_second_order(
 
 /// `ours` against `reference` in f32 (values, gradient) and f64 (gradient of gradient, also
 /// against finite differences), on the shapes given.
-fn check_unary(name: &str, shapes: &[[usize; 4]], ours: Unary, reference: Unary) {
+fn check_unary<K: Backend>(name: &str, shapes: &[[usize; 4]], ours: Unary<K>, reference: Unary<K>) {
     for &shape in shapes {
-        let x = random::<Flex, 4>(shape, DType::F32);
+        let x = random::<K, 4>(shape, DType::F32);
         let y = ours.0(x.clone());
         let err = max_rel(&values(y.clone()), &values(reference.0(x.clone())));
         assert!(err < 1e-5, "{name} value {shape:?}: {err}");
-        let r = random::<Flex, 4>(y.dims(), DType::F32);
+        let r = random::<K, 4>(y.dims(), DType::F32);
         let err = max_rel(
             &unary_grad(ours.1, &x, &r),
             &unary_grad(reference.1, &x, &r),
         );
         assert!(err < 1e-4, "{name} gradient {shape:?}: {err}");
 
-        let x64 = random::<Flex, 4>(shape, DType::F64);
-        let r = random::<Flex, 4>(y.dims(), DType::F64);
+        let x64 = random::<K, 4>(shape, DType::F64);
+        let r = random::<K, 4>(y.dims(), DType::F64);
         let x = values(x64.clone());
         let loss = |p: &[f64]| {
             let dev = Default::default();
-            let t = Tensor::<Flex, 4>::from_data(
-                TensorData::new(p.to_vec(), shape),
-                (&dev, DType::F64),
-            );
+            let t =
+                Tensor::<K, 4>::from_data(TensorData::new(p.to_vec(), shape), (&dev, DType::F64));
             values((ours.0(t).tanh() * r.clone()).sum())[0]
         };
         let err = max_rel(&unary_grad(ours.1, &x64, &r), &finite_differences(&x, loss));
         assert!(err < 1e-7, "{name} f64 gradient vs FD {shape:?}: {err}");
-        let u = random::<Flex, 4>(shape, DType::F64);
+        let u = random::<K, 4>(shape, DType::F64);
         let (_, g_ours) = unary_second_order(ours.2, &x, shape, (&r, &u));
         let (_, g_ref) = unary_second_order(reference.2, &x, shape, (&r, &u));
         // Not to rounding: batch-norm's variance is E[x²] − E[x]² here, centred in the reference.
@@ -360,10 +362,10 @@ fn check_unary(name: &str, shapes: &[[usize; 4]], ours: Unary, reference: Unary)
     }
 }
 
-#[test]
-fn batch_norm_matches_composed_reference_and_finite_differences() {
-    check_unary(
-        "batch-norm",
+/// Batch-norm (this crate's `channel` operations) on backend `K` against the composed reference.
+fn check_batch_norm<K: Backend>(name: &str) {
+    check_unary::<K>(
+        name,
         &[[3, 2, 4, 5], [4, 3, 1, 1], [2, 1, 3, 3]],
         (batch_norm, batch_norm, batch_norm),
         (
@@ -374,10 +376,10 @@ fn batch_norm_matches_composed_reference_and_finite_differences() {
     );
 }
 
-#[test]
-fn max_pool_matches_composed_reference_and_finite_differences() {
-    check_unary(
-        "max-pool",
+/// `max_pool2x2` (this crate's `maxpool` operation) on backend `K` against the composed reference.
+fn check_max_pool<K: Backend>(name: &str) {
+    check_unary::<K>(
+        name,
         &[[2, 3, 4, 6], [1, 2, 5, 7], [3, 1, 2, 2]],
         (max_pool2x2, max_pool2x2, max_pool2x2),
         (
@@ -386,6 +388,25 @@ fn max_pool_matches_composed_reference_and_finite_differences() {
             composed_max_pool2x2,
         ),
     );
+}
+
+#[test]
+fn batch_norm_matches_composed_reference_and_finite_differences() {
+    check_batch_norm::<Flex>("batch-norm");
+}
+
+#[test]
+fn max_pool_matches_composed_reference_and_finite_differences() {
+    check_max_pool::<Flex>("max-pool");
+}
+
+/// Batch-norm and max-pool on libtorch (this crate's libtorch kernels) against the same composed
+/// references, to the same tolerances.
+#[cfg(feature = "tch")]
+#[test]
+fn libtorch_batch_norm_and_max_pool_match_composed_references_and_finite_differences() {
+    check_batch_norm::<burn::backend::LibTorch>("libtorch batch-norm");
+    check_max_pool::<burn::backend::LibTorch>("libtorch max-pool");
 }
 
 /// Exact MAML meta-gradient of a small Conv4 on 24 images, computed inside a rayon pool of
