@@ -68,6 +68,8 @@ pub mod support;
 pub mod trainer;
 
 #[cfg(test)]
+mod maml_reference_tests;
+#[cfg(test)]
 mod metric_tests;
 #[cfg(test)]
 mod test_util;
