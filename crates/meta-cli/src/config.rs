@@ -1,6 +1,7 @@
 //! Run configuration: paper preset < config file < command-line flags, resolved into one
 //! `RunConfig` that is written to `runs/<name>/config.toml`.
 
+use crate::data::FolderSection;
 use crate::sections::{
     Conv4Section, FcNetSection, MetaNetEmbeddingSection, MetaNetSection, MetaSgdSection,
     OptimizerSection, ReptileSection, ResNet12Section,
@@ -64,6 +65,9 @@ pub struct RunConfig {
     pub checkpoint_every: usize,
     /// Write a metrics line every this many iterations.
     pub log_every: usize,
+    /// `[folder]`: a `folder:PATH` data set's channels and class split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub folder: Option<FolderSection>,
     /// `[optimizer]`: outer optimizer, Adam's β₁/β₂/ε, gradient clipping.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub optimizer: Option<OptimizerSection>,
@@ -224,6 +228,7 @@ impl Default for RunConfig {
             test_episodes: 600,
             checkpoint_every: 100,
             log_every: 10,
+            folder: None,
             optimizer: None,
             schedule: None,
             reptile: None,

@@ -42,6 +42,12 @@ fn all_changed() -> RunConfig {
         test_episodes: 8,
         checkpoint_every: 9,
         log_every: 2,
+        folder: Some(FolderSection {
+            channels: 1,
+            split: Some(crate::data::FolderSplitKind::Fractions),
+            fractions: Some([0.5, 0.25, 0.25]),
+            split_seed: Some(7),
+        }),
         optimizer: Some(OptimizerSection {
             kind: Some(OuterOptimizer::Sgd),
             grad_clip: GradClip::Norm(2.5),
@@ -97,6 +103,7 @@ fn all_changed() -> RunConfig {
 /// The default configuration with every section present at its default values.
 fn default_with_every_section() -> RunConfig {
     RunConfig {
+        folder: Some(Default::default()),
         optimizer: Some(RunConfig::default().optimizer()),
         schedule: Some(LrSchedule::default()),
         reptile: Some(Default::default()),
@@ -266,16 +273,21 @@ fn unset_overrides_change_nothing() {
     assert_eq!(config, all_changed());
 }
 
-#[test]
-fn the_readme_config_example_is_accepted_as_written() {
+/// The first TOML example under README heading `heading`, as a configuration layer.
+fn readme_example(heading: &str) -> ConfigOverrides {
     let readme = include_str!("../../../README.md");
     let example = readme
-        .split("### Configuration files")
+        .split(heading)
         .nth(1)
         .and_then(|rest| rest.split("```toml\n").nth(1))
         .and_then(|rest| rest.split("```").next())
-        .expect("README has a Configuration files example");
-    let overrides: ConfigOverrides = toml::from_str(example).unwrap();
+        .unwrap_or_else(|| panic!("README has no TOML example under {heading}"));
+    toml::from_str(example).unwrap()
+}
+
+#[test]
+fn the_readme_config_example_is_accepted_as_written() {
+    let overrides = readme_example("### Configuration files");
     let mut config = RunConfig {
         algo: "protonet".into(),
         ..RunConfig::default()
@@ -284,4 +296,87 @@ fn the_readme_config_example_is_accepted_as_written() {
     config.fill_defaults();
     config.validate().unwrap();
     assert_eq!(config.schedule, Some(LrSchedule::Cosine { floor: 1e-5 }));
+}
+
+#[test]
+fn a_folder_dataset_shows_the_split_its_layout_gets_and_refuses_settings_it_cannot_use() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (split, single) = (tmp.path().join("split"), tmp.path().join("single"));
+    for dir in ["train/a", "test/b"] {
+        std::fs::create_dir_all(split.join(dir)).unwrap();
+    }
+    std::fs::create_dir_all(single.join("a")).unwrap();
+    let resolve = |root: &Path, set: &[&str]| {
+        let dataset = format!("--dataset=folder:{}", root.display());
+        let mut argv = vec!["metalearn", "--algo", "protonet", &dataset];
+        for item in set {
+            argv.extend(["--set", item]);
+        }
+        let flags = Flags::try_parse_from(argv).unwrap();
+        crate::layers::layered(None, None, &flags.overrides).unwrap()
+    };
+    let config = resolve(&split, &[]);
+    config.validate().unwrap();
+    let text = config.to_toml().unwrap();
+    assert!(
+        text.contains("[folder]\nchannels = 3\nsplit = \"folders\"\n"),
+        "{text}"
+    );
+    assert!(
+        !text.contains("fractions") && !text.contains("split_seed"),
+        "{text}"
+    );
+    let config = resolve(&single, &["folder.channels=1"]);
+    config.validate().unwrap();
+    let folder = config.folder.as_ref().unwrap();
+    assert_eq!(
+        (
+            folder.channels,
+            folder.split,
+            folder.fractions,
+            folder.split_seed
+        ),
+        (
+            1,
+            Some(crate::data::FolderSplitKind::Fractions),
+            Some([0.64, 0.16, 0.2]),
+            Some(42)
+        )
+    );
+    let back: RunConfig = toml::from_str(&config.to_toml().unwrap()).unwrap();
+    assert_eq!(back, config);
+    for (root, set, needle) in [
+        (&split, "folder.split_seed=3", "split is \"folders\""),
+        (&single, "folder.fractions=[0.7, 0.2, 0.2]", "sum to 1.1"),
+        (&single, "folder.channels=4", "got 4"),
+    ] {
+        let err = format!("{:#}", resolve(root, &[set]).validate().unwrap_err());
+        assert!(
+            err.contains("[folder]") && err.contains(needle),
+            "{set}: {err}"
+        );
+    }
+    // Other data sets get no [folder] section.
+    let mut omniglot = RunConfig::default();
+    omniglot.fill_defaults();
+    assert_eq!(omniglot.folder, None);
+}
+
+#[test]
+fn the_readme_folder_example_is_accepted_as_written() {
+    let overrides = readme_example("### Your own images");
+    let mut config = RunConfig::default();
+    config.apply(&overrides).unwrap();
+    config.fill_defaults();
+    config.validate().unwrap();
+    assert_eq!(config.dataset, "folder:my-glyphs");
+    assert_eq!(
+        config.folder,
+        Some(FolderSection {
+            channels: 1,
+            split: Some(crate::data::FolderSplitKind::Fractions),
+            fractions: Some([0.7, 0.1, 0.2]),
+            split_seed: Some(0),
+        })
+    );
 }

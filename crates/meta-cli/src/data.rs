@@ -3,9 +3,123 @@
 use crate::args::DataCommand;
 use anyhow::{Context, Result, bail};
 use meta_data::{
-    DatasetKind, EpisodeSampler, EpisodeSpec, FetchOptions, FetchOutcome, OmniglotSplit, Split,
+    ClassFractions, DataError, DatasetKind, EpisodeSampler, EpisodeSpec, FetchOptions,
+    FetchOutcome, FolderDataset, FolderSplit, OmniglotSplit, Split,
 };
+use serde::{Deserialize, Serialize};
 use std::path::Path;
+
+/// How a `folder:PATH` data set's classes are divided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FolderSplitKind {
+    /// `PATH/train/<class>/`, `PATH/test/<class>/` and optionally `PATH/val/<class>/`.
+    Folders,
+    /// `PATH/<class>/`, divided by `fractions` with `split_seed`.
+    Fractions,
+}
+
+/// `[folder]`: how a `folder:PATH` data set is decoded and divided into train/val/test classes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FolderSection {
+    /// 1: every image converted to grayscale; 3: RGB (default, as torchvision's `ImageFolder`).
+    pub channels: usize,
+    /// `"folders"` or `"fractions"`. Default: `"folders"` when `PATH/train/` holds class
+    /// folders, else `"fractions"`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split: Option<FolderSplitKind>,
+    /// Shares of train, validation and test classes (`split = "fractions"`); default
+    /// `[0.64, 0.16, 0.2]`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fractions: Option<[f64; 3]>,
+    /// Seed of the class shuffle (`split = "fractions"`); default 42, independent of `seed`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub split_seed: Option<u64>,
+}
+
+impl Default for FolderSection {
+    /// RGB, split detected from the folder's layout.
+    fn default() -> Self {
+        FolderSection {
+            channels: 3,
+            split: None,
+            fractions: None,
+            split_seed: None,
+        }
+    }
+}
+
+impl FolderSection {
+    /// The class fractions of `split = "fractions"`, defaults filled in.
+    pub fn class_fractions(&self) -> ClassFractions {
+        let default = ClassFractions::default();
+        let [train, val, test] =
+            self.fractions
+                .unwrap_or([default.train, default.val, default.test]);
+        ClassFractions {
+            train,
+            val,
+            test,
+            seed: self.split_seed.unwrap_or(default.seed),
+        }
+    }
+
+    /// The section with the split the folder at `root` gets and its values filled in.
+    pub fn resolved(&self, root: &Path) -> Self {
+        let kind = self.split.unwrap_or(match FolderSplit::detect(root) {
+            FolderSplit::Folders => FolderSplitKind::Folders,
+            FolderSplit::Fractions(_) => FolderSplitKind::Fractions,
+        });
+        let mut section = FolderSection {
+            split: Some(kind),
+            ..self.clone()
+        };
+        if kind == FolderSplitKind::Fractions {
+            let f = self.class_fractions();
+            section.fractions = Some([f.train, f.val, f.test]);
+            section.split_seed = Some(f.seed);
+        }
+        section
+    }
+
+    /// Checks the channel count, that fractions go with the fractions split, and the fractions.
+    pub fn check(&self) -> Result<()> {
+        if self.channels != 1 && self.channels != 3 {
+            bail!(
+                "[folder] channels must be 1 (grayscale) or 3 (RGB), got {}",
+                self.channels
+            );
+        }
+        if self.split == Some(FolderSplitKind::Folders)
+            && (self.fractions.is_some() || self.split_seed.is_some())
+        {
+            bail!(
+                "[folder] fractions and split_seed divide a single folder of classes, but split \
+                 is \"folders\" (PATH/train, PATH/val, PATH/test): remove them or set split = \
+                 \"fractions\""
+            );
+        }
+        if self.split == Some(FolderSplitKind::Fractions) {
+            self.class_fractions()
+                .check()
+                .context("[folder] fractions / split_seed")?;
+        }
+        Ok(())
+    }
+
+    /// The library's description of the folder data set at `path`.
+    pub fn dataset(&self, path: &Path) -> FolderDataset {
+        FolderDataset {
+            path: path.to_path_buf(),
+            channels: self.channels,
+            split: self.split.map(|kind| match kind {
+                FolderSplitKind::Folders => FolderSplit::Folders,
+                FolderSplitKind::Fractions => FolderSplit::Fractions(self.class_fractions()),
+            }),
+        }
+    }
+}
 
 /// Environment variable that replaces the upstream Omniglot download address (mirrors, tests).
 pub const OMNIGLOT_URL_ENV: &str = "METALEARN_OMNIGLOT_URL";
@@ -53,9 +167,9 @@ fn fetch(dataset: &str, data_dir: &Path) -> Result<()> {
             meta_data::fetch_omniglot(data_dir, &options)?
         }
         DatasetKind::MiniImageNet => meta_data::fetch_miniimagenet(data_dir)?,
-        DatasetKind::Folder(path) => bail!(
+        DatasetKind::Folder(folder) => bail!(
             "folder data sets are yours already: nothing to fetch for {}",
-            path.display()
+            folder.path.display()
         ),
     };
     for file in files {
@@ -125,6 +239,8 @@ pub struct DataSettings<'a> {
     pub image_size: usize,
     /// Seed of the episodes.
     pub seed: u64,
+    /// `[folder]` (for `folder:PATH`; `None`: RGB, split detected).
+    pub folder: Option<&'a FolderSection>,
 }
 
 impl DataSettings<'_> {
@@ -138,7 +254,10 @@ impl DataSettings<'_> {
         queries: usize,
         seed: u64,
     ) -> Result<Option<EpisodeSampler>> {
-        let kind = dataset_kind(self.dataset)?;
+        let mut kind = dataset_kind(self.dataset)?;
+        if let (DatasetKind::Folder(folder), Some(section)) = (&mut kind, self.folder) {
+            *folder = section.dataset(&folder.path);
+        }
         let scheme = omniglot_scheme(self.omniglot_split, self.seed)?;
         match meta_data::load_split_sampler(
             self.data_dir,
@@ -150,20 +269,41 @@ impl DataSettings<'_> {
             Some(self.image_size),
         ) {
             Ok(sampler) => Ok(Some(sampler)),
-            Err(meta_data::DataError::NoSuchSplit { .. }) => Ok(None),
-            Err(err) => Err(with_fetch_hint(err.into(), &kind, self.data_dir)),
+            Err(DataError::NoSuchSplit { .. }) => Ok(None),
+            Err(err) => Err(with_fetch_hint(err, &kind, self.data_dir)),
         }
     }
 }
 
-/// Adds "how to get the data" to a data error.
-fn with_fetch_hint(err: anyhow::Error, kind: &DatasetKind, data_dir: &Path) -> anyhow::Error {
-    match kind {
-        DatasetKind::Omniglot if !data_dir.join("omniglot").exists() => err.context(format!(
-            "Omniglot is not in {}: run `metalearn data fetch omniglot --data-dir {}`",
-            data_dir.display(),
-            data_dir.display()
-        )),
-        _ => err,
+/// Adds "how to get the data" (Omniglot), or which `[folder]` setting made a split too small.
+fn with_fetch_hint(err: DataError, kind: &DatasetKind, data_dir: &Path) -> anyhow::Error {
+    match (kind, &err) {
+        (DatasetKind::Omniglot, _) if !data_dir.join("omniglot").exists() => {
+            anyhow::Error::from(err).context(format!(
+                "Omniglot is not in {}: run `metalearn data fetch omniglot --data-dir {}`",
+                data_dir.display(),
+                data_dir.display()
+            ))
+        }
+        (DatasetKind::Folder(folder), DataError::TooManyWays { split, .. }) => {
+            let root = folder.root(data_dir);
+            let how = match folder.split_at(&root) {
+                FolderSplit::Folders => format!(
+                    "{} holds the {split} classes: add class folders there",
+                    root.join(split).display()
+                ),
+                FolderSplit::Fractions(f) => format!(
+                    "{} is split by [folder] fractions = [{}, {}, {}] (split_seed = {}): add \
+                     class folders or raise the {split} fraction",
+                    root.display(),
+                    f.train,
+                    f.val,
+                    f.test,
+                    f.seed
+                ),
+            };
+            anyhow::Error::from(err).context(how)
+        }
+        _ => err.into(),
     }
 }

@@ -4,6 +4,7 @@
 use crate::algos::{LearnerJob, with_learner};
 use crate::args::PredictArgs;
 use crate::backend::{BackendJob, dispatch};
+use crate::config::RunConfig;
 use crate::eval::TrainedRun;
 use crate::run_dir::write_atomic;
 use anyhow::{Context, Result, bail};
@@ -21,16 +22,20 @@ const ANY_WAYS: &[&str] = &["protonet", "matchingnet", "metanet-eb"];
 const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"];
 
 /// How a run's data set turns image files into pixels, so user images match training.
-fn preprocessing(dataset: &str, size: usize) -> (DecodeSpec, PixelScale) {
-    let (channels, invert, scale) = match dataset {
+fn preprocessing(config: &RunConfig) -> (DecodeSpec, PixelScale) {
+    let (channels, invert, scale) = match config.dataset.as_str() {
         "omniglot" => (1, true, PixelScale::Unit),
         "miniimagenet" => (3, false, PixelScale::miniimagenet()),
-        _ => (3, false, PixelScale::Unit),
+        _ => (
+            config.folder.as_ref().map_or(3, |f| f.channels),
+            false,
+            PixelScale::Unit,
+        ),
     };
     let spec = DecodeSpec {
         channels,
-        height: size,
-        width: size,
+        height: config.image_size,
+        width: config.image_size,
         invert,
     };
     (spec, scale)
@@ -72,7 +77,7 @@ pub fn run(args: PredictArgs) -> Result<()> {
         run.config.backend = backend.clone();
     }
     run.config.validate()?;
-    let (spec, scale) = preprocessing(&run.config.dataset, run.config.image_size);
+    let (spec, scale) = preprocessing(&run.config);
     let support = load_image_folder(
         &args.support,
         &FolderOptions {

@@ -273,9 +273,13 @@ impl RunConfig {
         section
     }
 
-    /// Replaces every missing section of the run's algorithm, backbone and outer optimizer with
-    /// the values the run uses, so that the configuration shows them all.
+    /// Replaces every missing section of the run's algorithm, backbone, outer optimizer and
+    /// folder data set with the values the run uses, so that the configuration shows them all.
     pub fn fill_defaults(&mut self) {
+        if let Some(path) = self.dataset.strip_prefix("folder:") {
+            let root = meta_data::FolderDataset::new(path).root(&self.data_dir);
+            self.folder = Some(self.folder.clone().unwrap_or_default().resolved(&root));
+        }
         self.optimizer = Some(self.optimizer());
         self.schedule = Some(self.schedule());
         match self.algo.as_str() {
@@ -315,6 +319,16 @@ impl RunConfig {
                      remove the section or run {flag} {other}"
                 );
             }
+        }
+        if let Some(folder) = &self.folder {
+            if !self.dataset.starts_with("folder:") {
+                bail!(
+                    "the configuration has a [folder] section but --dataset is `{}`: remove the \
+                     section or use --dataset folder:PATH",
+                    self.dataset
+                );
+            }
+            folder.check()?;
         }
         let section = |name: &str, e: meta_algos::AlgoError| anyhow::anyhow!("[{name}]: {e}");
         if let Some(s) = &self.metasgd

@@ -52,6 +52,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
     } else {
         None
     };
+    if config.test_episodes > 0 {
+        // The test split is evaluated after training: refuse a run it cannot serve now.
+        data_sampler_for_test(&config)?;
+    }
     let job = TrainJob {
         config,
         run_dir,
@@ -70,6 +74,7 @@ pub fn data_settings(config: &RunConfig) -> DataSettings<'_> {
         omniglot_split: &config.omniglot_split,
         image_size: config.image_size,
         seed: config.seed,
+        folder: config.folder.as_ref(),
     }
 }
 
@@ -175,6 +180,14 @@ impl BackendJob for TrainJob {
             self.run_dir.root().display()
         );
         let shape = self.train.image_shape();
+        tracing::info!(
+            "data: images {}×{}×{}, {} training classes, {} validation classes",
+            shape[0],
+            shape[1],
+            shape[2],
+            self.train.classes().len(),
+            self.val.as_ref().map_or(0, |v| v.classes().len())
+        );
         with_learner::<B, _>(
             &self.config.clone(),
             shape,

@@ -13,6 +13,8 @@
 //! <data-dir>/omniglot/images_background.zip      (or the extracted folder images_background/)
 //! <data-dir>/omniglot/images_evaluation.zip      (or images_evaluation/)
 //! <data-dir>/miniimagenet/{train,val,test}/<wnid>/*.jpg   (or a .tar such as subset20.tar)
+//! <folder>/{train,val,test}/<class>/<image>             (folder:PATH, split by folders)
+//! <folder>/<class>/<image>                             (folder:PATH, split by seeded fractions)
 //! ```
 //!
 //! ```no_run
@@ -66,7 +68,10 @@ pub use episode::{Episode, EpisodeSource, Task};
 pub use error::{DataError, Result};
 pub use extract::{extract_tar, extract_zip};
 pub use fetch::{FetchOptions, FetchOutcome, FetchedFile, fetch_miniimagenet, fetch_omniglot};
-pub use folder::{FolderOptions, load_image_folder};
+pub use folder::{
+    ClassFractions, FOLDER_SPLIT_SEED, FolderDataset, FolderOptions, FolderSplit,
+    has_split_folders, load_image_folder,
+};
 pub use load::{
     DataInfo, DatasetKind, SplitInfo, info, load_omniglot_cached, load_split, load_split_sampler,
 };

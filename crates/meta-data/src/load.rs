@@ -7,7 +7,7 @@ use std::str::FromStr;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use crate::error::{DataError, Result};
-use crate::folder::{FolderOptions, load_image_folder};
+use crate::folder::{FolderDataset, FolderOptions, FolderSplit, load_image_folder};
 use crate::miniimagenet::{MINIIMAGENET_DEFAULT_SIZE, load_miniimagenet};
 use crate::omniglot::{OMNIGLOT_DEFAULT_SIZE, Omniglot};
 use crate::sampler::EpisodeSampler;
@@ -16,16 +16,15 @@ use crate::split::{Augmentation, ClassSplit, OmniglotSplit, Split};
 use crate::store::ImageStore;
 
 /// Which data set to load from a data directory.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum DatasetKind {
     /// `<data-dir>/omniglot/` (zips or extracted folders); the split scheme applies.
     Omniglot,
     /// `<data-dir>/miniimagenet/<split>/<wnid>/*.jpg` or a `.tar` there; Ravi & Larochelle split.
     MiniImageNet,
-    /// A folder of class folders (RGB). With `train/`, `val/`, `test/` sub-folders each split is
-    /// its own folder; otherwise the whole folder is the pool of classes for any split.
-    /// A relative path is tried as given, then under the data directory.
-    Folder(PathBuf),
+    /// A folder of class folders: `train/`, `val/`, `test/` sub-folders, or one folder of classes
+    /// divided by seeded fractions (see [`FolderDataset`]).
+    Folder(FolderDataset),
 }
 
 impl DatasetKind {
@@ -49,13 +48,15 @@ impl DatasetKind {
 
 impl FromStr for DatasetKind {
     type Err = DataError;
-    /// `omniglot`, `miniimagenet` (or `mini-imagenet`), or `folder:<path>`.
+    /// `omniglot`, `miniimagenet` (or `mini-imagenet`), or `folder:<path>` (RGB, split detected).
     fn from_str(s: &str) -> Result<Self> {
         let lower = s.to_ascii_lowercase();
         match lower.as_str() {
             "omniglot" => Ok(DatasetKind::Omniglot),
             "miniimagenet" | "mini-imagenet" | "mini_imagenet" => Ok(DatasetKind::MiniImageNet),
-            _ if lower.starts_with("folder:") => Ok(DatasetKind::Folder(PathBuf::from(&s[7..]))),
+            _ if lower.starts_with("folder:") => {
+                Ok(DatasetKind::Folder(FolderDataset::new(&s[7..])))
+            }
             _ => Err(DataError::InvalidParameter {
                 name: "dataset",
                 value: s.to_string(),
@@ -71,6 +72,7 @@ struct CacheKey {
     path: PathBuf,
     split: Option<Split>,
     size: usize,
+    channels: usize,
 }
 
 type Cache<V> = Mutex<HashMap<CacheKey, V>>;
@@ -135,22 +137,16 @@ pub fn load_omniglot_cached(data_dir: &Path, size: usize) -> Result<Arc<Omniglot
         path: dir.clone(),
         split: None,
         size,
+        channels: 1,
     };
     cached(omniglot_cache(), key, || {
         Ok(Arc::new(Omniglot::load(&dir, size)?))
     })
 }
 
-fn folder_root(data_dir: &Path, path: &Path) -> PathBuf {
-    if path.is_relative() && !path.exists() {
-        data_dir.join(path)
-    } else {
-        path.to_path_buf()
-    }
-}
-
 /// The decoded images and classes of `split` of `kind`; `scheme` applies to Omniglot only.
-/// `image_size` defaults to [`DatasetKind::default_size`].
+/// `image_size` defaults to [`DatasetKind::default_size`]. A folder data set given by an
+/// absolute path does not need `data_dir` to exist.
 pub fn load_split(
     data_dir: &Path,
     kind: &DatasetKind,
@@ -158,7 +154,9 @@ pub fn load_split(
     split: Split,
     image_size: Option<usize>,
 ) -> Result<(Arc<ImageStore>, ClassSplit)> {
-    check_data_dir(data_dir)?;
+    if !matches!(kind, DatasetKind::Folder(_)) {
+        check_data_dir(data_dir)?;
+    }
     let size = image_size.unwrap_or_else(|| kind.default_size());
     if size == 0 {
         return Err(DataError::ZeroParameter { name: "image size" });
@@ -176,6 +174,7 @@ pub fn load_split(
                 path: dir.clone(),
                 split: Some(split),
                 size,
+                channels: 3,
             };
             let store = cached(store_cache(), key, || {
                 Ok(Arc::new(load_miniimagenet(&dir, split, size)?))
@@ -183,29 +182,26 @@ pub fn load_split(
             let classes = ClassSplit::all(split, store.num_classes());
             Ok((store, classes))
         }
-        DatasetKind::Folder(path) => {
-            let root = folder_root(data_dir, path);
-            let split_root = root.join(split.name());
-            let (dir, key_split) = if split_root.is_dir() {
-                (split_root, Some(split))
-            } else {
-                (root, None)
-            };
+        DatasetKind::Folder(folder) => {
+            let root = folder.root(data_dir);
+            let (dir, one_split) = folder.split_dir(&root, split)?;
             let key = CacheKey {
                 kind: "folder",
                 path: dir.clone(),
-                split: key_split,
+                split: one_split.then_some(split),
                 size,
+                channels: folder.channels,
             };
             let options = FolderOptions {
                 height: size,
                 width: size,
+                channels: folder.channels,
                 ..FolderOptions::default()
             };
             let store = cached(store_cache(), key, || {
                 Ok(Arc::new(load_image_folder(&dir, &options)?))
             })?;
-            let classes = ClassSplit::all(split, store.num_classes());
+            let classes = folder.class_split(&root, &store, split)?;
             Ok((store, classes))
         }
     }
@@ -291,7 +287,10 @@ pub fn info(
         scheme: match kind {
             DatasetKind::Omniglot => scheme.name().to_string(),
             DatasetKind::MiniImageNet => "ravi".to_string(),
-            DatasetKind::Folder(_) => "folders".to_string(),
+            DatasetKind::Folder(folder) => match folder.split_at(&folder.root(data_dir)) {
+                FolderSplit::Folders => "folders".to_string(),
+                FolderSplit::Fractions(fractions) => format!("fractions {fractions}"),
+            },
         },
         image_shape,
         splits,

@@ -154,12 +154,22 @@ pub struct ClassSplit {
 impl ClassSplit {
     /// All classes `0..num_classes` unrotated, without augmentation.
     pub fn all(split: Split, num_classes: usize) -> Self {
+        Self::unrotated(split, 0..num_classes, Augmentation::None)
+    }
+
+    /// The data set classes `classes`, unrotated, with `augmentation`.
+    pub fn unrotated(
+        split: Split,
+        classes: impl IntoIterator<Item = usize>,
+        augmentation: Augmentation,
+    ) -> Self {
         ClassSplit {
             split,
-            classes: (0..num_classes)
+            classes: classes
+                .into_iter()
                 .map(|class| ClassRef { class, rotation: 0 })
                 .collect(),
-            augmentation: Augmentation::None,
+            augmentation,
         }
     }
 }
@@ -253,14 +263,7 @@ impl Omniglot {
                 };
                 let mut chosen = range.to_vec();
                 chosen.sort_unstable();
-                Ok(ClassSplit {
-                    split,
-                    classes: chosen
-                        .into_iter()
-                        .map(|class| ClassRef { class, rotation: 0 })
-                        .collect(),
-                    augmentation: Augmentation::Rotate90,
-                })
+                Ok(ClassSplit::unrotated(split, chosen, Augmentation::Rotate90))
             }
             OmniglotSplit::Lake => {
                 let bg = self.background_classes();
@@ -277,11 +280,7 @@ impl Omniglot {
                         });
                     }
                 };
-                Ok(ClassSplit {
-                    split,
-                    classes: range.map(|class| ClassRef { class, rotation: 0 }).collect(),
-                    augmentation: Augmentation::None,
-                })
+                Ok(ClassSplit::unrotated(split, range, Augmentation::None))
             }
         }
     }

@@ -197,6 +197,7 @@ pub fn omniglot_sampler(data_dir: &Path, seed: u64) -> Result<EpisodeSampler> {
         omniglot_split: "vinyals",
         image_size: w.image_shape[1],
         seed,
+        folder: None,
     };
     settings
         .sampler(meta_data::Split::Train, w.ways, w.shots, w.queries, seed)
