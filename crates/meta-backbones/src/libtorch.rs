@@ -25,34 +25,48 @@ fn column(v: &TchTensor) -> tch::Tensor {
     v.tensor.view([1, -1, 1])
 }
 
-/// Each 2×2 window's maximum of `x` and, per window, its flat position in `x`'s `H·W` plane.
-fn pool_with_indices(x: &tch::Tensor) -> (tch::Tensor, tch::Tensor) {
-    let (k, s, p, d) = WINDOW;
-    x.max_pool2d_with_indices(k, s, p, d, false)
+/// Where each 2×2 window's maximum sits: its flat position in the `H·W` plane of the pooled
+/// input, `[N, C, H/2, W/2]` (int64), and that input's shape.
+#[derive(Debug, Clone)]
+pub struct PoolArgmax {
+    indices: TchTensor,
+    input: [i64; 4],
 }
 
 impl<E: TchElement> PoolKernels for LibTorch<E> {
+    type Argmax = PoolArgmax;
+
     fn pool_max(x: TchTensor) -> TchTensor {
         let (k, s, p, d) = WINDOW;
         wrap(x.tensor.max_pool2d(k, s, p, d, false))
     }
 
-    fn pool_scatter(dy: TchTensor, x: TchTensor) -> TchTensor {
+    fn pool_max_argmax(x: TchTensor) -> (TchTensor, PoolArgmax) {
         let (k, s, p, d) = WINDOW;
-        let (_, indices) = pool_with_indices(&x.tensor);
-        wrap(
-            x.tensor
-                .max_pool2d_with_indices_backward(&dy.tensor, k, s, p, d, false, &indices),
-        )
+        let (y, indices) = x.tensor.max_pool2d_with_indices(k, s, p, d, false);
+        let size = x.tensor.size();
+        let input = [size[0], size[1], size[2], size[3]];
+        let indices = wrap(indices);
+        (wrap(y), PoolArgmax { indices, input })
     }
 
-    fn pool_gather(g: TchTensor, x: TchTensor) -> TchTensor {
-        let (_, indices) = pool_with_indices(&x.tensor);
-        let pooled = indices.size();
+    fn pool_scatter(dy: TchTensor, at: PoolArgmax) -> TchTensor {
+        let [n, c, h, w] = at.input;
+        let mut plane = tch::Tensor::zeros([n, c, h * w], (dy.tensor.kind(), dy.tensor.device()));
+        let _ = plane.scatter_(
+            2,
+            &at.indices.tensor.flatten(2, 3),
+            &dy.tensor.flatten(2, 3),
+        );
+        wrap(plane.view([n, c, h, w]))
+    }
+
+    fn pool_gather(g: TchTensor, at: PoolArgmax) -> TchTensor {
+        let pooled = at.indices.tensor.size();
         let read = g
             .tensor
             .flatten(2, 3)
-            .gather(2, &indices.flatten(2, 3), false);
+            .gather(2, &at.indices.tensor.flatten(2, 3), false);
         wrap(read.view(pooled.as_slice()))
     }
 }

@@ -130,6 +130,13 @@ fn gather<T: Real>(g: &FlexTensor, x: &FlexTensor) -> FlexTensor {
 }
 
 impl PoolKernels for Flex {
+    /// The pooled input: the kernels find each window's maximum again, in the same pass.
+    type Argmax = FlexTensor;
+
+    fn pool_max_argmax(x: FlexTensor) -> (FlexTensor, FlexTensor) {
+        (Self::pool_max(x.clone()), x)
+    }
+
     fn pool_max(x: FlexTensor) -> FlexTensor {
         let x = x.to_contiguous();
         match x.dtype() {
