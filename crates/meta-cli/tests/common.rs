@@ -94,8 +94,15 @@ pub fn tiny_maml_args<'a>(data: &'a str, run_dir: &'a str, iterations: &'a str) 
 }
 
 /// Writes `classes` Omniglot characters from the evaluation archive as `support/<class>/0.png`
-/// and one other drawing of each as `query/<i>.png`; returns the class folder names.
-pub fn omniglot_folders(data: &Path, support: &Path, query: &Path, classes: usize) -> Vec<String> {
+/// and `queries` other drawings of each as `query/<i>-<j>.png` (`i`: the class's index in the
+/// returned list); returns the class folder names.
+pub fn omniglot_folders(
+    data: &Path,
+    support: &Path,
+    query: &Path,
+    classes: usize,
+    queries: usize,
+) -> Vec<String> {
     let zip_path = data.join("omniglot").join("images_evaluation.zip");
     let file = std::fs::File::open(&zip_path).expect("evaluation zip");
     let mut zip = zip::ZipArchive::new(file).expect("readable zip");
@@ -118,6 +125,11 @@ pub fn omniglot_folders(data: &Path, support: &Path, query: &Path, classes: usiz
     }
     let mut folders = Vec::new();
     for (i, (dir, files)) in by_char.iter().take(classes).enumerate() {
+        assert!(
+            files.len() > queries,
+            "{dir}: only {} drawings",
+            files.len()
+        );
         let class = dir.replace('/', "_");
         let class_dir = support.join(&class);
         std::fs::create_dir_all(&class_dir).unwrap();
@@ -129,8 +141,56 @@ pub fn omniglot_folders(data: &Path, support: &Path, query: &Path, classes: usiz
             bytes
         };
         std::fs::write(class_dir.join("0.png"), read(&files[0])).unwrap();
-        std::fs::write(query.join(format!("{i}.png")), read(&files[1])).unwrap();
+        for (j, name) in files[1..=queries].iter().enumerate() {
+            std::fs::write(query.join(format!("{i}-{j}.png")), read(name)).unwrap();
+        }
         folders.push(class);
     }
     folders
+}
+
+type B = burn::backend::Autodiff<burn::backend::Flex>;
+
+/// Every float parameter, in module order.
+struct Collect(Vec<f32>);
+
+impl burn::module::ModuleVisitor<B> for Collect {
+    fn visit_float<const D: usize>(
+        &mut self,
+        param: &burn::module::Param<burn::tensor::Tensor<B, D>>,
+    ) {
+        self.0.extend(
+            param
+                .val()
+                .into_data()
+                .convert::<f32>()
+                .to_vec::<f32>()
+                .unwrap(),
+        );
+    }
+}
+
+/// The meta-parameters stored in a checkpoint of `tiny_maml_args` (Conv4-64, 28×28, 5-way),
+/// loaded with the library's `load_model` (which checks algorithm, backbone and shapes).
+pub fn parameters(path: &Path) -> Vec<f32> {
+    use burn::module::Module;
+    let backbone: meta_backbones::BackboneConfig = meta_backbones::Conv4Config {
+        in_channels: 1,
+        hidden: 64,
+        image_size: 28,
+        num_classes: 5,
+        ..Default::default()
+    }
+    .into();
+    let config = meta_algos::MamlConfig {
+        inner_lr: 0.4,
+        inner_steps_train: 1,
+        inner_steps_test: 2,
+    };
+    let learner = meta_algos::Maml::new(backbone, config);
+    let (model, _) = meta_algos::load_model::<B, _>(&learner, path, &Default::default())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut collect = Collect(Vec::new());
+    model.visit(&mut collect);
+    collect.0
 }

@@ -265,4 +265,20 @@ fn diverging_training_stops_with_the_iteration_and_keeps_the_checkpoint() {
         stderr.contains("non-finite") || stderr.contains("NaN") || stderr.contains("inf"),
         "{stderr}"
     );
+    // The first step diverged: the state kept is the initial one (iteration 0), it loads as
+    // this run's model, and it is finite.
+    let latest = run.join("checkpoints").join("latest.ckpt");
+    assert!(
+        stderr.contains("after 0 good iterations") && stderr.contains("latest.ckpt"),
+        "{stderr}"
+    );
+    let header = meta_algos::checkpoint::read_header(&latest)
+        .unwrap_or_else(|e| panic!("the last good state was not kept: {e}\n{stderr}"));
+    assert_eq!(header.iteration, 0, "{stderr}");
+    let params = parameters(&latest);
+    assert!(params.len() > 100_000, "Conv4-64 has >100k parameters");
+    assert!(
+        params.iter().all(|v| v.is_finite()),
+        "the kept checkpoint holds non-finite parameters"
+    );
 }

@@ -6,6 +6,14 @@ use common::*;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+/// Query drawings per class in the predict check (every drawing of a character but the support's).
+const PREDICT_QUERIES: usize = 19;
+/// Least accuracy accepted from `predict` after 10 inner steps (chance 0.2). Measured (4 MAML
+/// iterations, 95 queries): 0.853 after 10 steps, 0.263 without adaptation.
+const PREDICT_MIN: f64 = 0.6;
+/// How far below [`PREDICT_MIN`] the unadapted control must stay.
+const PREDICT_MARGIN: f64 = 0.15;
+
 #[test]
 fn train_then_eval_then_predict_on_omniglot() {
     let Some(data) = data_dir() else { return };
@@ -78,19 +86,49 @@ fn train_then_eval_then_predict_on_omniglot() {
     let ci = report["ci95"].as_f64().unwrap();
     assert!((0.0..=1.0).contains(&mean) && ci >= 0.0, "{report}");
 
-    // predict: adapt to a 5-class support folder, label 5 query images.
-    let (support, query) = (tmp.path().join("support"), tmp.path().join("query"));
-    let classes = omniglot_folders(&data, &support, &query, 5);
-    let csv = tmp.path().join("pred.csv");
+    // predict: adapt to a 5-class support folder (one drawing each) and label other drawings of
+    // those classes, whose file names say their true classes. The control: the same checkpoint
+    // and queries without adaptation (0 inner steps), which never sees the support's labels.
+    let classes = omniglot_folders(
+        &data,
+        &tmp.path().join("support"),
+        &tmp.path().join("query"),
+        5,
+        PREDICT_QUERIES,
+    );
+    let accuracy = predict_accuracy(tmp.path(), run_s, &classes, "10");
+    let control = predict_accuracy(tmp.path(), run_s, &classes, "0");
+    println!(
+        "predict: accuracy {accuracy:.3} after 10 inner steps, {control:.3} without adaptation \
+         (chance 0.2)"
+    );
+    assert!(
+        control + PREDICT_MARGIN < PREDICT_MIN,
+        "predict without adaptation scores {control:.3}: {PREDICT_MIN} does not tell adaptation \
+         from its absence"
+    );
+    assert!(
+        accuracy > PREDICT_MIN,
+        "predict labelled {accuracy:.3} of the queries right (without adaptation {control:.3})"
+    );
+}
+
+/// Runs `metalearn predict` on the run `run` with `dir/support` and `dir/query` (written by
+/// `omniglot_folders`, whose query names start with the index of their class in `classes`) and
+/// `steps` inner steps; checks the CSV's shape and probabilities and returns the accuracy.
+fn predict_accuracy(dir: &Path, run: &str, classes: &[String], steps: &str) -> f64 {
+    let csv = dir.join(format!("pred-{steps}.csv"));
     ok(metalearn(&[
         "predict",
-        run_s,
+        run,
         "--support",
-        support.to_str().unwrap(),
+        dir.join("support").to_str().unwrap(),
         "--query",
-        query.to_str().unwrap(),
+        dir.join("query").to_str().unwrap(),
         "--output",
         csv.to_str().unwrap(),
+        "--inner-steps",
+        steps,
     ]));
     let rows: Vec<String> = std::fs::read_to_string(&csv)
         .unwrap()
@@ -98,7 +136,8 @@ fn train_then_eval_then_predict_on_omniglot() {
         .map(str::to_string)
         .collect();
     assert_eq!(rows[0], "file,class,probability");
-    assert_eq!(rows.len(), 6, "{rows:?}");
+    assert_eq!(rows.len(), 1 + classes.len() * PREDICT_QUERIES, "{rows:?}");
+    let mut correct = 0;
     for row in &rows[1..] {
         let fields: Vec<&str> = row.split(',').collect();
         assert!(classes.iter().any(|c| c == fields[1]), "{row}");
@@ -107,52 +146,11 @@ fn train_then_eval_then_predict_on_omniglot() {
             p > 0.2 - 1e-6 && p <= 1.0,
             "the top class of 5 has p ≥ 1/5: {row}"
         );
+        let stem = Path::new(fields[0]).file_stem().unwrap().to_str().unwrap();
+        let truth: usize = stem.split('-').next().unwrap().parse().unwrap();
+        correct += usize::from(fields[1] == classes[truth]);
     }
-}
-
-type B = burn::backend::Autodiff<burn::backend::Flex>;
-
-/// Every float parameter, in module order.
-struct Collect(Vec<f32>);
-
-impl burn::module::ModuleVisitor<B> for Collect {
-    fn visit_float<const D: usize>(
-        &mut self,
-        param: &burn::module::Param<burn::tensor::Tensor<B, D>>,
-    ) {
-        self.0.extend(
-            param
-                .val()
-                .into_data()
-                .convert::<f32>()
-                .to_vec::<f32>()
-                .unwrap(),
-        );
-    }
-}
-
-/// The meta-parameters stored in a checkpoint of `tiny_maml_args` (Conv4-64, 28×28, 5-way).
-fn parameters(path: &Path) -> Vec<f32> {
-    use burn::module::Module;
-    let backbone: meta_backbones::BackboneConfig = meta_backbones::Conv4Config {
-        in_channels: 1,
-        hidden: 64,
-        image_size: 28,
-        num_classes: 5,
-        ..Default::default()
-    }
-    .into();
-    let config = meta_algos::MamlConfig {
-        inner_lr: 0.4,
-        inner_steps_train: 1,
-        inner_steps_test: 2,
-    };
-    let learner = meta_algos::Maml::new(backbone, config);
-    let (model, _) = meta_algos::load_model::<B, _>(&learner, path, &Default::default())
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut collect = Collect(Vec::new());
-    model.visit(&mut collect);
-    collect.0
+    correct as f64 / (rows.len() - 1) as f64
 }
 
 #[test]

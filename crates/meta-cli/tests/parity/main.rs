@@ -2,8 +2,8 @@
 //! compiled-in backend as on the reference backend, flex.
 //!
 //! For each backend other than flex (ndarray always; wgpu, tch and cuda when their cargo
-//! feature is on) and each of MAML (exact second order), FOMAML, ANIL, Reptile, ProtoNet and
-//! both Meta Networks:
+//! feature is on) and each of the ten algorithms — MAML (exact second order), FOMAML, ANIL,
+//! BOIL, Meta-SGD, Reptile, ProtoNet, MatchingNet and both Meta Networks:
 //! - the meta-gradient of the initial meta-parameters on one meta-batch,
 //! - the query losses of three meta-iterations (SGD outer steps, see [`trainer_config`]), and
 //! - the meta-parameters after them
@@ -12,25 +12,24 @@
 //! trainers start from the same meta-parameters: flex's initial checkpoint, loaded on the other
 //! backend — which also proves that a checkpoint moves between backends. For every backbone, the
 //! forward pass, the support-set gradient and the exact second-order meta-gradient of one inner
-//! step agree too.
+//! step agree too ([`backbones`]). The episodes are host data ([`episodes`]).
 
-use std::path::Path;
+mod backbones;
+mod episodes;
 
-use burn::module::{AutodiffModule, Module, ModuleVisitor, Param};
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
+use burn::tensor::Tensor;
 use burn::tensor::backend::AutodiffBackend;
-use burn::tensor::{Tensor, TensorData};
-use meta_algos::checkpoint::{record_from_bytes, record_to_bytes};
 use meta_algos::{
-    Anil, Fomaml, InnerOptimizer, Maml, MamlConfig, MetaLearner, MetaNet, MetaNetConfig, MetaNetEb,
-    MetaNetEbConfig, OuterOptimizer, ProtoNet, ProtoNetConfig, Reptile, ReptileConfig, Trainer,
-    TrainerConfig,
+    Anil, Boil, Fomaml, InnerOptimizer, Maml, MamlConfig, MatchingNet, MatchingNetConfig,
+    MetaLearner, MetaNet, MetaNetConfig, MetaNetEb, MetaNetEbConfig, MetaSgd, MetaSgdConfig,
+    OuterOptimizer, ProtoNet, ProtoNetConfig, Reptile, ReptileConfig, Trainer, TrainerConfig,
 };
-use meta_backbones::{
-    AnyBackbone, Backbone, BackboneConfig, Conv4Config, FcNetConfig, InnerLoop,
-    MetaNetEmbeddingConfig, ParamGroup, ResNet12Config, adapt, cross_entropy, support_gradients,
-};
-use meta_data::{Episode, Task};
+use meta_backbones::{Conv4Config, Conv4Variant};
+
+use backbones::backbone_parity;
+use episodes::tasks;
 
 /// The backend every other one is compared with.
 type Reference = burn::backend::Autodiff<burn::backend::Flex>;
@@ -49,65 +48,6 @@ const WAYS: usize = 5;
 const SHOTS: usize = 1;
 const QUERIES: usize = 3;
 const IMAGE: [usize; 3] = [1, 28, 28];
-
-/// A deterministic pseudo-random stream (SplitMix64): the episodes are host data, identical for
-/// every backend by construction.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next_f32(&mut self) -> f32 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        ((z ^ (z >> 31)) >> 40) as f32 / (1u64 << 24) as f32
-    }
-}
-
-/// Episode `index`: smooth class-dependent blobs plus noise, so that the models have a signal
-/// to fit and gradients are not dominated by noise.
-fn episode(index: u64) -> Episode {
-    let mut rng = SplitMix(0x5eed ^ index.wrapping_mul(0x1000_0000_01b3));
-    let [c, h, w] = IMAGE;
-    let mut images = |per_class: usize| {
-        let mut pixels = Vec::with_capacity(WAYS * per_class * c * h * w);
-        for class in 0..WAYS {
-            let (cy, cx) = (4.0 + 4.0 * class as f32, 24.0 - 4.0 * class as f32);
-            for _ in 0..per_class * c {
-                for y in 0..h {
-                    for x in 0..w {
-                        let d2 = (y as f32 - cy).powi(2) + (x as f32 - cx).powi(2);
-                        pixels.push((-d2 / 18.0).exp() + 0.3 * rng.next_f32());
-                    }
-                }
-            }
-        }
-        pixels
-    };
-    let labels = |per_class: usize| {
-        (0..WAYS as i64)
-            .flat_map(|l| std::iter::repeat_n(l, per_class))
-            .collect()
-    };
-    Episode {
-        ways: WAYS,
-        shots: SHOTS,
-        queries: QUERIES,
-        image_shape: IMAGE,
-        support_images: images(SHOTS),
-        support_labels: labels(SHOTS),
-        query_images: images(QUERIES),
-        query_labels: labels(QUERIES),
-        classes: (0..WAYS).collect(),
-    }
-}
-
-/// The tasks of meta-iteration `it` on `device`.
-fn tasks<B: AutodiffBackend>(it: usize, device: &B::Device) -> Vec<Task<B>> {
-    (0..META_BATCH)
-        .map(|t| episode((it * META_BATCH + t) as u64).to_task(device))
-        .collect()
-}
 
 /// Every float parameter of `module` (or its gradient in `grads`), flattened, in visiting order.
 fn tensors<B: AutodiffBackend, M: Module<B>>(
@@ -185,18 +125,6 @@ fn assert_close(backend: &str, what: &str, rel: f64, tol: f64) {
         rel <= tol,
         "{backend}: {what} differs from flex by {rel:.2e} (relative; tolerance {tol:.0e})"
     );
-}
-
-/// Moves `module` from flex to backend `B` through burn's record encoding (bit-exact f32).
-fn transfer<B: AutodiffBackend, M: Module<Reference>, N: Module<B>>(
-    module: &M,
-    blank: N,
-    device: &B::Device,
-) -> N {
-    let bytes = record_to_bytes::<Reference, _>(module.clone().into_record()).expect("encode");
-    let record = record_from_bytes::<B, N::Record>(bytes, device, Path::new("parity"))
-        .expect("the record decodes on the other backend");
-    blank.load_record(record)
 }
 
 /// Plain SGD outer steps: Adam would turn the round-off-level gradients of batch-norm-cancelled
@@ -291,96 +219,15 @@ fn conv4() -> Conv4Config {
     }
 }
 
-/// The backbones whose forward pass, support gradient and meta-gradient are compared.
-fn backbones() -> Vec<(&'static str, BackboneConfig)> {
-    vec![
-        ("conv4", conv4().into()),
-        (
-            "resnet12",
-            ResNet12Config {
-                in_channels: IMAGE[0],
-                widths: [8, 8, 16, 16],
-                num_classes: WAYS,
-                ..ResNet12Config::default()
-            }
-            .into(),
-        ),
-        (
-            "fcnet",
-            FcNetConfig {
-                x_dim: IMAGE.iter().product(),
-                layer_dims: vec![64, 32],
-                dropout: 0.0, // dropout masks come from each backend's own RNG
-                num_classes: WAYS,
-                ..FcNetConfig::default()
-            }
-            .into(),
-        ),
-        (
-            "metanet-embedding",
-            MetaNetEmbeddingConfig {
-                in_channels: IMAGE[0],
-                hidden: 16,
-                num_classes: WAYS,
-                ..MetaNetEmbeddingConfig::default()
-            }
-            .into(),
-        ),
-    ]
-}
-
-/// What is compared for a backbone on one task: training-mode logits, the support-set
-/// gradient, the second-order meta-gradient of one inner step, and evaluation-mode logits.
-fn backbone_probe<B: AutodiffBackend>(
-    model: &AnyBackbone<B>,
-    task: &Task<B>,
-) -> Vec<(&'static str, Vec<Vec<f64>>)> {
-    let flat = |data: TensorData| vec![data.iter::<f64>().collect::<Vec<f64>>()];
-    let logits = flat(model.forward(task.query_x.clone()).into_data());
-    let support = support_gradients(
-        model,
-        task.support_x.clone(),
-        task.support_y.clone(),
-        ParamGroup::All,
-    );
-    let inner = InnerLoop {
-        lr: 0.1,
-        ..InnerLoop::default()
-    };
-    let adapted = adapt(
-        model,
-        task.support_x.clone(),
-        task.support_y.clone(),
-        &inner,
-    );
-    let loss = cross_entropy(adapted.forward(task.query_x.clone()), task.query_y.clone());
-    let meta = GradientsParams::from_grads(loss.backward(), model);
-    let eval_logits = model.valid().forward(task.query_x.clone().inner());
-    vec![
-        ("training-mode logits", logits),
-        ("support-set gradient", tensors(model, Some(&support))),
-        (
-            "second-order meta-gradient (1 inner step)",
-            tensors(model, Some(&meta)),
-        ),
-        ("evaluation-mode logits", flat(eval_logits.into_data())),
-    ]
-}
-
-/// Every backbone's [`backbone_probe`] on backend `B` against flex.
-fn backbone_parity<B: AutodiffBackend>(backend: &str, device: B::Device) {
-    let tol = tolerance(backend);
-    let flex_device = Default::default();
-    for (label, config) in backbones() {
-        <Reference as burn::tensor::backend::Backend>::seed(&flex_device, 9);
-        let reference = config.init::<Reference>(&flex_device);
-        let model = transfer(&reference, config.init::<B>(&device), &device);
-        let expected = backbone_probe(&reference, &tasks::<Reference>(0, &flex_device)[0]);
-        let found = backbone_probe(&model, &tasks::<B>(0, &device)[0]);
-        for ((what, a), (_, b)) in found.iter().zip(&expected) {
-            let rel = worst_relative(what, a, b);
-            assert_close(&format!("{backend}/{label}"), what, rel, tol);
-        }
+/// [`conv4`] with stride-2 convolutions instead of max-pooling, for Meta-SGD and MatchingNet:
+/// their meta-gradients are sensitive enough to the parameters that an arg-max flip in a
+/// max-pooling window, caused by a 1e-7 difference after one outer step, moved them by 2e-2
+/// (ndarray vs flex, measured: 1e-4 in the loss of meta-iteration 2 for MatchingNet, 2e-3 in
+/// Meta-SGD's meta-parameters after three); strided, they agree to 3e-6.
+fn conv4_strided() -> Conv4Config {
+    Conv4Config {
+        variant: Conv4Variant::Strided,
+        ..conv4()
     }
 }
 
@@ -428,6 +275,18 @@ macro_rules! backend_parity {
             }
 
             #[test]
+            fn boil_matches_flex() {
+                learner_parity::<B, _>(NAME, device(), Boil::new(conv4(), maml_config()));
+            }
+
+            #[test]
+            fn metasgd_matches_flex() {
+                // Per-parameter rates drawn on flex travel in the initial checkpoint.
+                let learner = MetaSgd::new(conv4_strided(), MetaSgdConfig::default());
+                learner_parity::<B, _>(NAME, device(), learner);
+            }
+
+            #[test]
             fn reptile_matches_flex() {
                 // SGD inner steps, for the reason given at `trainer_config`.
                 let config = ReptileConfig {
@@ -443,6 +302,13 @@ macro_rules! backend_parity {
             #[test]
             fn protonet_matches_flex() {
                 let learner = ProtoNet::new(conv4(), ProtoNetConfig::default());
+                learner_parity::<B, _>(NAME, device(), learner);
+            }
+
+            #[test]
+            fn matchingnet_matches_flex() {
+                let learner = MatchingNet::new(conv4_strided(), MatchingNetConfig::default())
+                    .expect("config");
                 learner_parity::<B, _>(NAME, device(), learner);
             }
 
