@@ -2,7 +2,7 @@
 //! meta-trained for a small CPU budget with the crate's `Trainer`, then evaluated on test-split
 //! episodes with the crate's evaluator. Chance is 20%. Each test also scores, on the same test
 //! episodes, the untrained control: the initial meta-parameters adapted at test time, which is
-//! what training with a zero meta-gradient leaves. It asserts that the control stays [`MARGIN`]
+//! what training with a zero meta-gradient leaves. It asserts that the control stays `control::MARGIN`
 //! below the threshold (so that the threshold tells learning from its absence) and that the
 //! trained model exceeds it; both figures are printed.
 //!
@@ -11,6 +11,8 @@
 //! on 2 cores; see the iteration counts below (measured figures in docs/benchmarks.md).
 //!
 //! `MAML_FAMILY_ITERS=<n>` overrides every algorithm's iteration count (for probing).
+
+mod control;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -26,13 +28,12 @@ use meta_data::{
     DatasetKind, EpisodeSampler, EpisodeSpec, OmniglotSplit, Split, load_split_sampler,
 };
 
+use control::Scores;
+
 type B = Autodiff<Flex>;
 
 const WAYS: usize = 5;
 const TEST_EPISODES: usize = 60;
-
-/// How far below each threshold the untrained control must stay (accuracy, absolute).
-const MARGIN: f64 = 0.08;
 
 const MAML_ITERS: u64 = 500;
 const MAML_MIN: f64 = 0.80;
@@ -80,32 +81,6 @@ fn iterations(default: u64) -> u64 {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// Test accuracies (means over the same test episodes) of a meta-trained model and of its
-/// untrained control.
-struct Scores {
-    trained: f64,
-    control: f64,
-}
-
-impl Scores {
-    /// Asserts that the untrained control stays [`MARGIN`] below `min`, so that `min` tells
-    /// learning from its absence, and that the meta-trained model exceeds `min`.
-    fn assert_learned(&self, name: &str, min: f64) {
-        assert!(
-            self.control + MARGIN < min,
-            "{name}: the untrained control scores {:.3}, not {MARGIN} below the threshold {min}: \
-             the threshold cannot tell a broken meta-gradient from a working one",
-            self.control
-        );
-        assert!(
-            self.trained > min,
-            "{name}: test accuracy {:.3} not above {min} (untrained control {:.3})",
-            self.trained,
-            self.control
-        );
-    }
 }
 
 /// Meta-trains `learner` on Omniglot train episodes and evaluates it on test episodes, before
