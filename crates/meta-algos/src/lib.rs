@@ -53,6 +53,7 @@ pub mod error;
 pub mod eval;
 pub mod factory;
 pub mod fomaml;
+mod grad_norm;
 pub mod learner;
 pub mod maml;
 mod maml_family;
@@ -65,6 +66,7 @@ pub mod presets;
 pub mod protonet;
 pub mod reptile;
 pub mod support;
+pub mod train_config;
 pub mod trainer;
 
 #[cfg(test)]

@@ -233,7 +233,7 @@ where
         accuracy += a;
     }
     let denom = n.max(1) as f64;
-    crate::trainer::scale_grads::<B, M>(model, &mut acc, 1.0 / denom);
+    crate::grad_norm::scale_grads::<B, M>(model, &mut acc, 1.0 / denom);
     (
         acc,
         crate::StepStats {
