@@ -197,7 +197,54 @@ fn test(args: &[String]) -> Result<()> {
         cmd.args(["--features", &features.join(",")]);
     }
     cmd.args(rest);
-    status(cmd, "cargo test")
+    status(cmd, "cargo test")?;
+    if rest.is_empty() {
+        run_examples(&root, &data_dir, &features)?;
+    }
+    Ok(())
+}
+
+/// Runs every `crates/<crate>/examples/<name>.rs` with `--quick` on the test data (they are
+/// built by `cargo test` already), so that each example in the repository is known to work.
+fn run_examples(root: &Path, data_dir: &Path, features: &[String]) -> Result<()> {
+    for (krate, example) in examples(root)? {
+        let mut cmd = cargo();
+        cmd.env("META_DATA_DIR", data_dir);
+        cmd.args(["run", "--quiet", "--package", &krate, "--example", &example]);
+        if !features.is_empty() && krate == "meta-cli" {
+            cmd.args(["--features", &features.join(",")]);
+        }
+        cmd.args(["--", "--quick"]);
+        println!("xtask test: example {krate}/{example} --quick");
+        status(cmd, &format!("example {krate}/{example}"))?;
+    }
+    Ok(())
+}
+
+/// `(crate, example)` for every `crates/<crate>/examples/<example>.rs`, sorted.
+fn examples(root: &Path) -> Result<Vec<(String, String)>> {
+    let mut found = Vec::new();
+    for krate in std::fs::read_dir(root.join("crates"))? {
+        let krate = krate?.path();
+        let Ok(entries) = std::fs::read_dir(krate.join("examples")) else {
+            continue;
+        };
+        let name = krate
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .into_owned();
+        for entry in entries {
+            let path = entry?.path();
+            if path.extension().is_some_and(|e| e == "rs")
+                && let Some(stem) = path.file_stem()
+            {
+                found.push((name.clone(), stem.to_string_lossy().into_owned()));
+            }
+        }
+    }
+    found.sort();
+    Ok(found)
 }
 
 #[cfg(test)]
@@ -225,6 +272,33 @@ mod tests {
             backend_features(&args).unwrap(),
             vec!["wgpu", "tch", "cuda"]
         );
+    }
+
+    #[test]
+    fn the_readme_s_rust_code_is_taken_from_examples_that_xtask_test_runs() {
+        let root = workspace_root();
+        let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+        let sources: Vec<String> = examples(&root)
+            .unwrap()
+            .iter()
+            .map(|(krate, name)| {
+                let path = root.join("crates").join(krate).join("examples");
+                std::fs::read_to_string(path.join(format!("{name}.rs"))).unwrap()
+            })
+            .collect();
+        assert!(!sources.is_empty(), "no examples found");
+        let blocks: Vec<&str> = readme
+            .split("```rust\n")
+            .skip(1)
+            .map(|rest| rest.split("```").next().unwrap_or_default())
+            .collect();
+        assert!(!blocks.is_empty(), "README has no rust block");
+        for block in blocks {
+            assert!(
+                sources.iter().any(|source| source.contains(block)),
+                "README's rust block is not verbatim in any example:\n{block}"
+            );
+        }
     }
 
     #[test]

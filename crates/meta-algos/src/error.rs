@@ -28,6 +28,14 @@ pub enum AlgoError {
     /// A configuration value is out of range.
     #[error("invalid configuration: {0}")]
     InvalidConfig(String),
+    /// The backbone cannot run this algorithm (found before the first meta-iteration).
+    #[error("the backbone cannot be meta-trained with {algo}: {reason}")]
+    UnsuitableBackbone {
+        /// The algorithm (`MetaLearner::name`).
+        algo: &'static str,
+        /// What is wrong and what to use instead.
+        reason: String,
+    },
     /// An episode source does not fit what the run needs.
     #[error("episode source: {0}")]
     Episodes(String),

@@ -83,6 +83,16 @@ pub trait MetaLearner<B: AutodiffBackend>: Send {
         None
     }
 
+    /// Checks, before the first meta-iteration, that `model` can be meta-trained by this
+    /// algorithm on tasks like `task` (the MAML family: that its inner loop has parameters to
+    /// adapt, and that an exact second-order inner loop can differentiate through every layer);
+    /// the error says what to change. The trainer calls it once, before seeding the iteration,
+    /// so it does not change the run. Default: nothing to check.
+    fn preflight(&self, model: &Self::Model, task: &Task<B>) -> crate::Result<()> {
+        let _ = (model, task);
+        Ok(())
+    }
+
     /// Global-norm gradient clipping this algorithm is meant to train with (`None`: no
     /// clipping). Used when the trainer's `grad_clip` is `auto`. Default: `None`.
     fn recommended_grad_clip(&self) -> Option<f64> {

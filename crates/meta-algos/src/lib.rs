@@ -62,6 +62,7 @@ pub mod metanet;
 pub mod metanet_eb;
 pub mod metasgd;
 pub mod ops;
+pub mod preflight;
 pub mod presets;
 pub mod protonet;
 pub mod reptile;

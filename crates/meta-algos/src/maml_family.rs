@@ -108,6 +108,11 @@ where
         build_initialised(&self.factory, device)
     }
 
+    fn preflight(&self, model: &M, task: &Task<B>) -> crate::Result<()> {
+        crate::preflight::check_group(V::NAME, model, V::GROUP)?;
+        crate::preflight::check_second_order(V::NAME, model, task, &self.train_inner_loop())
+    }
+
     fn meta_gradients(&self, model: &M, tasks: &[Task<B>]) -> (GradientsParams, StepStats) {
         let inner = self.train_inner_loop();
         // A head-only inner loop (ANIL) over a step-independent body needs the body's features

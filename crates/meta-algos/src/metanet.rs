@@ -258,7 +258,7 @@ where
         let emb = net.feature_dim();
         let c = &self.config;
         let input = if c.preprocess_gradients { 2 * emb } else { emb };
-        MetaNetModel {
+        let model = MetaNetModel {
             w: uniform([c.ways, emb], emb, device),
             b: Param::from_tensor(Tensor::zeros([c.ways], device)),
             m1: uniform([input, c.meta_hidden], input, device),
@@ -266,7 +266,9 @@ where
             m2: uniform([c.meta_hidden, emb], c.meta_hidden, device),
             m2_bias: Param::from_tensor(Tensor::zeros([emb], device)),
             net,
-        }
+        };
+        meta_backbones::params::force_init(&model);
+        model
     }
 
     fn meta_gradients(

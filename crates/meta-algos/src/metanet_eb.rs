@@ -154,12 +154,14 @@ where
         let net = self.factory.build(device);
         let emb = net.feature_dim();
         let hidden = self.config.hidden;
-        MetaNetEbModel {
+        let model = MetaNetEbModel {
             u: uniform_matrix(hidden, emb, device),
             v: uniform_matrix(hidden, emb, device),
             e: Param::from_tensor(Tensor::zeros([hidden], device)),
             net,
-        }
+        };
+        meta_backbones::params::force_init(&model);
+        model
     }
 
     fn meta_gradients(

@@ -164,6 +164,17 @@ where
         MetaSgdModel::new(net, lrs)
     }
 
+    fn preflight(&self, model: &Self::Model, task: &Task<B>) -> crate::Result<()> {
+        // The learned rates enter the inner step as a product; the operations differentiated
+        // twice are the backbone's, which one plain exact step exercises.
+        let inner = meta_backbones::InnerLoop {
+            steps: 1,
+            lr: 0.01,
+            ..meta_backbones::InnerLoop::default()
+        };
+        crate::preflight::check_second_order("metasgd", &model.net, task, &inner)
+    }
+
     fn meta_gradients(
         &self,
         model: &Self::Model,

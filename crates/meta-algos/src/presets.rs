@@ -16,7 +16,10 @@
 
 use std::borrow::Cow;
 
+use meta_data::ImageAugment;
 use serde::{Deserialize, Serialize};
+
+use crate::train_config::LrSchedule;
 
 /// One named set of hyper-parameters.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -55,6 +58,14 @@ pub struct Preset {
     pub inner_batch: Option<usize>,
     /// Backbone identifier from `meta-backbones`.
     pub backbone: Cow<'static, str>,
+    /// Filters per Conv4 block; `None`: the backbone's default for the data set (64 on
+    /// Omniglot, 32 on colour images).
+    pub hidden: Option<usize>,
+    /// Per-image augmentation of the training episodes.
+    pub augment: ImageAugment,
+    /// Outer learning-rate schedule; `None`: the algorithm's default (Reptile anneals linearly,
+    /// the others keep the rate constant).
+    pub schedule: Option<LrSchedule>,
     /// The paper (and table/section) the values come from.
     pub reference: Cow<'static, str>,
     /// Where our protocol deviates from the paper's, or which values the paper does not fix.
@@ -65,12 +76,21 @@ const fn s(text: &'static str) -> Cow<'static, str> {
     Cow::Borrowed(text)
 }
 
+/// Replaces a borrowed text field in a `const fn` (where the old value cannot be dropped; a
+/// borrowed `Cow` owns nothing to free).
+const fn set(slot: &mut Cow<'static, str>, text: &'static str) {
+    std::mem::forget(std::mem::replace(slot, s(text)));
+}
+
 /// Finn, Abbeel & Levine (2017), "Model-Agnostic Meta-Learning for Fast Adaptation of Deep
 /// Networks", ICML, §5.2 and Appendix A.1.
 const MAML_PAPER: &str = "Finn, Abbeel & Levine 2017 (MAML), ICML, sec. 5.2 / app. A.1";
 /// Raghu, Raghu, Bengio & Vinyals (2020), "Rapid Learning or Feature Reuse? Towards Understanding
 /// the Effectiveness of MAML", ICLR.
 const ANIL_PAPER: &str = "Raghu et al. 2020 (ANIL), ICLR, sec. 4; MAML's Omniglot settings";
+/// ANIL on Mini-ImageNet: the same paper, with MAML's Mini-ImageNet settings.
+const ANIL_MINI_PAPER: &str =
+    "Raghu et al. 2020 (ANIL), ICLR, sec. 4; MAML's Mini-ImageNet settings";
 /// Oh, Yoo, Kim & Yun (2021), "BOIL: Towards Representation Change for Few-shot Learning", ICLR.
 const BOIL_PAPER: &str = "Oh et al. 2021 (BOIL), ICLR; MAML's Omniglot settings";
 /// Nichol, Achiam & Schulman (2018), "On First-Order Meta-Learning Algorithms", arXiv:1803.02999,
@@ -85,8 +105,8 @@ const PROTONET_PAPER: &str =
     "Snell, Swersky & Zemel 2017 (Prototypical Networks), NeurIPS, sec. 3.1";
 /// Munkhdalai & Yu (2017), "Meta Networks", ICML.
 const METANET_PAPER: &str = "Munkhdalai & Yu 2017 (Meta Networks), ICML";
-const PROTONET_NOTE: &str = "Paper: 60-way training episodes with 5 queries, lr halved every 2000 \
-     episodes; we train at the test N-way with a constant lr. Inner-loop fields unused.";
+const PROTONET_NOTE: &str = "Paper: 60-way training episodes with 5 queries; we train at the test \
+     N-way. Lr 1e-3 halved every 2000 episodes as in the paper. Inner-loop fields unused.";
 
 const MAML_NOTE: &str = "Paper: 1 query per class during training, strided convs without \
      max-pool for Omniglot, 3 test steps; we use 15 queries, max-pool Conv4-64 and 10 test steps \
@@ -130,6 +150,9 @@ const fn maml_row(
         val_episodes: 100,
         inner_batch: None,
         backbone: s("conv4"),
+        hidden: None,
+        augment: ImageAugment::NONE,
+        schedule: None,
         reference: s(reference),
         note: s(note),
     }
@@ -173,6 +196,9 @@ const fn reptile_row(
         val_episodes: 100,
         inner_batch: Some(inner_batch),
         backbone: s("conv4"),
+        hidden: None,
+        augment: ImageAugment::NONE,
+        schedule: None,
         reference: s(REPTILE_PAPER),
         note: s(note),
     }
@@ -206,10 +232,95 @@ const fn metric_row(
         val_episodes: 100,
         inner_batch: None,
         backbone: s("conv4"),
+        hidden: None,
+        augment: ImageAugment::NONE,
+        schedule: None,
         reference: s(reference),
         note: s(note),
     }
 }
+
+/// Prototypical Networks on Omniglot `ways`-way: [`metric_row`]'s settings with the paper's
+/// rate schedule.
+const fn protonet_row(name: &'static str, ways: usize, note: &'static str) -> Preset {
+    let mut row = metric_row(name, "protonet", ways, 1, PROTONET_PAPER, note);
+    row.schedule = PROTONET_SCHEDULE;
+    row
+}
+
+/// `row` with `shots` support images per class and `note`.
+const fn with_shots(mut row: Preset, shots: usize, note: &'static str) -> Preset {
+    row.shots = shots;
+    set(&mut row.note, note);
+    row
+}
+
+/// Ravi & Larochelle (2017), "Optimization as a Model for Few-Shot Learning", ICLR: the
+/// Mini-ImageNet split, and the Matching Networks figures on it.
+const RAVI_PAPER: &str =
+    "Ravi & Larochelle 2017, ICLR (Mini-ImageNet split; Matching Networks row)";
+
+/// Finn et al.'s Mini-ImageNet row (app. A.1): Conv4 with 32 filters, 5 inner steps of rate
+/// 0.01 at training and 10 at test, meta-batch 4 (1-shot) or 2 (5-shot), 15 queries per class,
+/// Adam 1e-3, 60,000 iterations; with the standard training augmentation.
+const fn maml_miniimagenet_row(
+    name: &'static str,
+    algo: &'static str,
+    shots: usize,
+    reference: &'static str,
+    note: &'static str,
+) -> Preset {
+    let mut row = maml_row(name, algo, 5, reference, note);
+    set(&mut row.dataset, "miniimagenet");
+    row.shots = shots;
+    row.inner_steps_train = 5;
+    row.inner_steps_test = 10;
+    row.inner_lr = 0.01;
+    row.meta_batch = if shots == 1 { 4 } else { 2 };
+    row.hidden = Some(32);
+    row.augment = ImageAugment::STANDARD;
+    row
+}
+
+/// A metric-based Mini-ImageNet 5-way row: Conv4-64, Adam 1e-3 (`schedule` over it), one
+/// episode per iteration, 20,000 iterations, 15 queries per class, standard augmentation.
+const fn metric_miniimagenet_row(
+    name: &'static str,
+    algo: &'static str,
+    shots: usize,
+    schedule: Option<LrSchedule>,
+    reference: &'static str,
+    note: &'static str,
+) -> Preset {
+    let mut row = metric_row(name, algo, 5, 1, reference, note);
+    set(&mut row.dataset, "miniimagenet");
+    row.shots = shots;
+    row.hidden = Some(64);
+    row.augment = ImageAugment::STANDARD;
+    row.schedule = schedule;
+    row
+}
+
+/// Prototypical Networks' rate: halved every 2,000 episodes (Snell et al. 2017, sec. 3.1).
+const PROTONET_SCHEDULE: Option<LrSchedule> = Some(LrSchedule::Step {
+    every: 2_000,
+    factor: 0.5,
+});
+
+const MAML_MINI_NOTE: &str = "Training images augmented as in RFS/MetaOptNet/LibFewShot (crop \
+     with padding 8, flip, colour jitter 0.4; the MAML paper used none); 15 queries, max-pool \
+     Conv4-32 as in the paper. Published 48.70 +- 1.84 (1-shot), 63.11 +- 0.92 (5-shot).";
+const FOMAML_MINI_NOTE: &str = "First-order MAML, settings and augmentation as maml-miniimagenet-*. \
+     Published 48.07 +- 1.75 (1-shot), 63.15 +- 0.91 (5-shot).";
+const ANIL_MINI_NOTE: &str = "MAML's Mini-ImageNet settings and augmentation; inner loop on the \
+     head only. Published 46.7 +- 0.4 (1-shot), 61.5 +- 0.5 (5-shot) (Raghu et al., Table 2).";
+const PROTONET_MINI_NOTE: &str = "Paper: 30-way (1-shot) / 20-way (5-shot) training episodes and \
+     no augmentation; we train at 5-way with the standard augmentation (crop with padding 8, flip, \
+     colour jitter 0.4). Lr 1e-3 halved every 2000 episodes as in the paper. Published \
+     49.42 +- 0.78 (1-shot), 68.20 +- 0.66 (5-shot).";
+const MATCHINGNET_MINI_NOTE: &str = "Cosine attention without full-context embeddings, Conv4-64, \
+     standard augmentation (crop with padding 8, flip, colour jitter 0.4). Published \
+     (Ravi & Larochelle's re-run) 43.56 +- 0.84 (1-shot), 55.31 +- 0.73 (5-shot).";
 
 /// A CPU budget of a paper row (built with the name `…-cpu` and [`CPU_NOTE`]): its
 /// hyper-parameters with `meta_batch` tasks per iteration, `iterations` iterations and a
@@ -233,7 +344,8 @@ const CPU_NOTE: &str = "CPU budget of the paper row without `-cpu`: same hyper-p
      iterations (and tasks per iteration); measured accuracy and wall time in docs/results.md.";
 
 /// Every preset, in a stable order: each algorithm on Omniglot 5-way and 20-way 1-shot at its
-/// paper's budget, then CPU budgets (`-cpu`).
+/// paper's budget, Omniglot 5-way 5-shot and Mini-ImageNet 5-way 1-/5-shot rows, then CPU
+/// budgets (`-cpu`).
 pub const PRESETS: &[Preset] = &[
     // --- MAML: exact second-order meta-gradient.
     maml_row("maml-omniglot-5w1s", "maml", 5, MAML_PAPER, MAML_NOTE),
@@ -312,22 +424,8 @@ pub const PRESETS: &[Preset] = &[
         "Learned rates initialised uniformly in [0.005, 0.1]; one inner step.",
     ),
     // --- Metric-based and Meta Networks (no inner loop).
-    metric_row(
-        "protonet-omniglot-5w1s",
-        "protonet",
-        5,
-        1,
-        PROTONET_PAPER,
-        PROTONET_NOTE,
-    ),
-    metric_row(
-        "protonet-omniglot-20w1s",
-        "protonet",
-        20,
-        1,
-        PROTONET_PAPER,
-        PROTONET_NOTE,
-    ),
+    protonet_row("protonet-omniglot-5w1s", 5, PROTONET_NOTE),
+    protonet_row("protonet-omniglot-20w1s", 20, PROTONET_NOTE),
     metric_row(
         "matchingnet-omniglot-5w1s",
         "matchingnet",
@@ -376,19 +474,169 @@ pub const PRESETS: &[Preset] = &[
         METANET_PAPER,
         METANET_EB_NOTE,
     ),
-    // --- CPU budgets: minutes on 2 cores.
-    cpu_budget(
+    // --- Omniglot 5-way 5-shot: the 1-shot rows' settings with five support images.
+    with_shots(
+        maml_row("maml-omniglot-5w5s", "maml", 5, MAML_PAPER, MAML_NOTE),
+        5,
+        "MAML's 5-way settings with 5 shots. Published 99.9 +- 0.1. Same deviations as \
+         maml-omniglot-5w1s.",
+    ),
+    with_shots(
+        maml_row("fomaml-omniglot-5w5s", "fomaml", 5, MAML_PAPER, FOMAML_NOTE),
+        5,
+        "First-order MAML with 5 shots. Published 99.2 +- 0.2.",
+    ),
+    with_shots(
+        metasgd_row("metasgd-omniglot-5w5s", 5, ""),
+        5,
+        "Meta-SGD with 5 shots, one inner step. Published 99.93 +- 0.09.",
+    ),
+    with_shots(
+        protonet_row("protonet-omniglot-5w5s", 5, PROTONET_NOTE),
+        5,
+        "Paper: 60-way training episodes with 5 queries; we train at 5-way. Lr 1e-3 halved every \
+         2000 episodes as in the paper. Published 99.7.",
+    ),
+    with_shots(
         metric_row(
-            "protonet-omniglot-5w1s-cpu",
-            "protonet",
+            "matchingnet-omniglot-5w5s",
+            "matchingnet",
             5,
             1,
+            MATCHINGNET_PAPER,
+            MATCHINGNET_NOTE,
+        ),
+        5,
+        "Cosine attention without full-context embeddings. Published 98.9.",
+    ),
+    // --- Mini-ImageNet 5-way 1-shot and 5-shot (the 20-images-per-class subset in
+    // ../shared/datasets is enough to run them, not to reproduce the published figures).
+    maml_miniimagenet_row(
+        "maml-miniimagenet-5w1s",
+        "maml",
+        1,
+        MAML_PAPER,
+        MAML_MINI_NOTE,
+    ),
+    maml_miniimagenet_row(
+        "maml-miniimagenet-5w5s",
+        "maml",
+        5,
+        MAML_PAPER,
+        MAML_MINI_NOTE,
+    ),
+    maml_miniimagenet_row(
+        "fomaml-miniimagenet-5w1s",
+        "fomaml",
+        1,
+        MAML_PAPER,
+        FOMAML_MINI_NOTE,
+    ),
+    maml_miniimagenet_row(
+        "fomaml-miniimagenet-5w5s",
+        "fomaml",
+        5,
+        MAML_PAPER,
+        FOMAML_MINI_NOTE,
+    ),
+    maml_miniimagenet_row(
+        "anil-miniimagenet-5w1s",
+        "anil",
+        1,
+        ANIL_MINI_PAPER,
+        ANIL_MINI_NOTE,
+    ),
+    maml_miniimagenet_row(
+        "anil-miniimagenet-5w5s",
+        "anil",
+        5,
+        ANIL_MINI_PAPER,
+        ANIL_MINI_NOTE,
+    ),
+    metric_miniimagenet_row(
+        "protonet-miniimagenet-5w1s",
+        "protonet",
+        1,
+        PROTONET_SCHEDULE,
+        PROTONET_PAPER,
+        PROTONET_MINI_NOTE,
+    ),
+    metric_miniimagenet_row(
+        "protonet-miniimagenet-5w5s",
+        "protonet",
+        5,
+        PROTONET_SCHEDULE,
+        PROTONET_PAPER,
+        PROTONET_MINI_NOTE,
+    ),
+    metric_miniimagenet_row(
+        "matchingnet-miniimagenet-5w1s",
+        "matchingnet",
+        1,
+        None,
+        RAVI_PAPER,
+        MATCHINGNET_MINI_NOTE,
+    ),
+    metric_miniimagenet_row(
+        "matchingnet-miniimagenet-5w5s",
+        "matchingnet",
+        5,
+        None,
+        RAVI_PAPER,
+        MATCHINGNET_MINI_NOTE,
+    ),
+    // --- CPU budgets: minutes on 2 cores.
+    cpu_budget(
+        maml_row("maml-omniglot-5w1s-cpu", "maml", 5, MAML_PAPER, CPU_NOTE),
+        4,
+        800,
+        200,
+        100,
+    ),
+    cpu_budget(
+        protonet_row("protonet-omniglot-5w1s-cpu", 5, CPU_NOTE),
+        1,
+        8_000,
+        1_000,
+        100,
+    ),
+    cpu_budget(
+        with_shots(
+            protonet_row("protonet-omniglot-5w5s-cpu", 5, CPU_NOTE),
+            5,
+            CPU_NOTE,
+        ),
+        1,
+        3_000,
+        1_000,
+        100,
+    ),
+    cpu_budget(
+        metric_miniimagenet_row(
+            "protonet-miniimagenet-5w1s-cpu",
+            "protonet",
+            1,
+            PROTONET_SCHEDULE,
             PROTONET_PAPER,
             CPU_NOTE,
         ),
         1,
-        6_000,
-        1_000,
+        1_200,
+        400,
+        100,
+    ),
+    cpu_budget(
+        metric_miniimagenet_row(
+            "protonet-miniimagenet-5w5s-cpu",
+            "protonet",
+            5,
+            PROTONET_SCHEDULE,
+            PROTONET_PAPER,
+            CPU_NOTE,
+        ),
+        1,
+        1_200,
+        400,
         100,
     ),
 ];

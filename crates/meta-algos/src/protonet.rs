@@ -90,7 +90,7 @@ where
     }
 
     fn init_model(&self, device: &B::Device) -> Self::Model {
-        self.factory.build(device)
+        crate::maml_family::build_initialised(&self.factory, device)
     }
 
     fn meta_gradients(

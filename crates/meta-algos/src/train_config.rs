@@ -44,6 +44,14 @@ pub enum LrSchedule {
         /// Final learning rate.
         final_lr: f64,
     },
+    /// Step decay: `lr · factor^⌊iteration / every⌋` (Prototypical Networks halve the rate every
+    /// 2,000 episodes: `every = 2000`, `factor = 0.5`).
+    Step {
+        /// Iterations between two decays, ≥ 1.
+        every: u64,
+        /// Multiplier applied at each decay, in (0, 1].
+        factor: f64,
+    },
 }
 
 /// Adam's moment decay rates and denominator constant (used when the outer optimizer is Adam).
@@ -154,6 +162,14 @@ impl TrainerConfig {
                     "trainer.schedule final learning rate must be finite and >= 0, got {v}"
                 ));
             }
+            LrSchedule::Step { every, factor }
+                if every == 0 || !(factor > 0.0 && factor <= 1.0) =>
+            {
+                return bad(format!(
+                    "trainer.schedule step needs every >= 1 and factor in (0, 1], got every = \
+                     {every}, factor = {factor}"
+                ));
+            }
             _ => {}
         }
         if let GradClip::Norm(c) = self.grad_clip
@@ -194,6 +210,10 @@ impl TrainerConfig {
                 floor + 0.5 * (self.lr - floor) * (1.0 + (std::f64::consts::PI * t).cos())
             }
             LrSchedule::Linear { final_lr } => self.lr + (final_lr - self.lr) * t,
+            LrSchedule::Step { every, factor } => {
+                let decays = i32::try_from(it / every.max(1)).unwrap_or(i32::MAX);
+                self.lr * factor.powi(decays)
+            }
         }
     }
 }

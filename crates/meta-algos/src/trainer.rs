@@ -153,6 +153,8 @@ pub struct Trainer<B: AutodiffBackend, L: MetaLearner<B>> {
     best: Option<BestValidation>,
     best_model: Option<L::Model>,
     val_cache: Option<Vec<Episode>>,
+    /// Whether [`MetaLearner::preflight`] has passed in this process.
+    preflight_done: bool,
 }
 
 impl<B: AutodiffBackend, L: MetaLearner<B>> Trainer<B, L> {
@@ -174,6 +176,7 @@ impl<B: AutodiffBackend, L: MetaLearner<B>> Trainer<B, L> {
             best: None,
             best_model: None,
             val_cache: None,
+            preflight_done: false,
         })
     }
 
@@ -315,6 +318,12 @@ impl<B: AutodiffBackend, L: MetaLearner<B>> Trainer<B, L> {
             }
             Ok(())
         };
+        if !self.preflight_done {
+            if let Some(task) = tasks.first() {
+                self.learner.preflight(&self.model, task)?;
+            }
+            self.preflight_done = true;
+        }
         barrier(&self.device)?;
         let start = Instant::now();
         let it = self.iteration;

@@ -70,6 +70,18 @@ fn lr_schedules_hit_their_endpoints() {
     c.schedule = LrSchedule::Linear { final_lr: 0.0 };
     assert!((c.lr_at(5) - 0.5).abs() < 1e-12);
     assert!(c.lr_at(10).abs() < 1e-12);
+    c.schedule = LrSchedule::Step {
+        every: 4,
+        factor: 0.5,
+    };
+    let rates: Vec<f64> = (0..11).map(|it| c.lr_at(it)).collect();
+    let halved = [1.0, 1.0, 1.0, 1.0, 0.5, 0.5, 0.5, 0.5, 0.25, 0.25, 0.25];
+    assert_eq!(rates, halved);
+    for (every, factor) in [(0, 0.5), (4, 0.0), (4, 1.5), (4, f64::NAN)] {
+        c.schedule = LrSchedule::Step { every, factor };
+        let err = c.check().expect_err("bad step schedule").to_string();
+        assert!(err.contains("schedule step"), "{err}");
+    }
 }
 
 #[test]

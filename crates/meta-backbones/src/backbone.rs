@@ -44,6 +44,34 @@ impl ParamGroup {
 /// A network that maps images `[N, C, H, W]` to features (body) and logits (head).
 ///
 /// Contract (shared by every crate): `forward(x) == head(embed(x))`.
+///
+/// # Implementing it
+///
+/// - **Every backend.** Implement it for all `B: Backend` (`impl<B: Backend> Backbone<B> for
+///   MyNet<B>`) on a `#[derive(Module)]` type: the algorithms run it on `B`, on `B`'s inner
+///   backend (evaluation without a graph) and, for exact second-order MAML, on `Autodiff<B>`.
+/// - **Twice differentiable.** MAML, ANIL, BOIL and Meta-SGD differentiate the inner-loop
+///   gradient once more (docs/architecture.md §3), so every operation of the forward pass needs
+///   a second backward pass in burn 0.21:
+///
+///   | safe | not twice differentiable in burn 0.21 → use instead |
+///   |---|---|
+///   | `nn::conv::Conv2d`, `module::conv2d`, [`conv`](crate::conv) | `nn::Linear`, `module::linear` → [`Linear`](crate::Linear) |
+///   | element-wise ops, `matmul`, `relu`, `tanh`, `sigmoid` | `nn::pool::MaxPool2d`, `module::max_pool2d` → [`pool`](crate::pool) |
+///   | `log_softmax`, `max_dim`, `mean_dim`, `sum_dim`, `reshape` | `avg_pool2d`, `adaptive_avg_pool2d` → [`pool`](crate::pool) |
+///   | [`BatchNorm`](crate::BatchNorm); `nn::BatchNorm` (tensor ops, but see below) | `interpolate`, `nn::Embedding` → no replacement here |
+///
+///   FOMAML, Reptile and the metric methods take only first-order gradients and accept any
+///   layer. The MAML family checks this before its first meta-iteration
+///   (`meta_algos::preflight`) and names the layers to replace.
+/// - **Head and body.** ANIL adapts only the head, BOIL only the body. By default the head is
+///   everything under a top-level field named `head`, and tensors whose last field starts with
+///   `running_` are state (never adapted); override [`param_role`](Backbone::param_role) for
+///   another layout. ANIL and BOIL refuse a backbone whose group is empty.
+/// - **Running statistics.** A backbone with running state overrides
+///   [`fast_copy`](Backbone::fast_copy) so that inner-loop copies never write to the
+///   meta-model's statistics; [`BatchNorm`](crate::BatchNorm) does this, a clone of burn's
+///   `nn::BatchNorm` shares them with the original.
 pub trait Backbone<B: Backend>: Module<B> + Clone + core::fmt::Debug + Send {
     /// Body: images `[N, C, H, W]` to features `[N, feature_dim]`.
     fn embed(&self, x: Tensor<B, 4>) -> Tensor<B, 2>;

@@ -60,7 +60,7 @@ pub fn step_dependent<B: Backend, M: Backbone<B>>(model: &M) -> bool {
     per_step
 }
 
-/// Initialises every lazily-initialised parameter of `module` now (DESIGN §10: clones of a
+/// Initialises every lazily-initialised parameter of `module` now (docs/architecture.md §3: clones of a
 /// never-read module would otherwise each draw their own random initialisation).
 pub fn force_init<B: Backend, M: Module<B>>(module: &M) {
     for_each_tensor(module, |_, _, _| {});

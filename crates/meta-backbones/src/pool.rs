@@ -1,5 +1,5 @@
 //! Pooling written from reshapes and reductions, so that it supports a second backward pass
-//! (burn 0.21's `max_pool2d` / `avg_pool2d` do not; DESIGN §10).
+//! (burn 0.21's `max_pool2d` / `avg_pool2d` do not; docs/architecture.md §3).
 
 use burn::tensor::{Tensor, backend::Backend};
 

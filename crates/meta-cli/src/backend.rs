@@ -3,7 +3,7 @@
 use anyhow::{Result, bail};
 use burn::tensor::backend::AutodiffBackend;
 
-/// The backend used when none is named: the fastest CPU backend we measured (DESIGN.md §6).
+/// The backend used when none is named: the fastest CPU backend we measured (docs/benchmarks.md).
 pub const DEFAULT_BACKEND: &str = "flex";
 
 /// Every backend name with the cargo feature of `meta-cli` that compiles it in.

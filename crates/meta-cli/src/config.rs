@@ -9,6 +9,7 @@ use crate::sections::{
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use meta_algos::{LrSchedule, MatchingNetConfig, MetaNetEbConfig, ProtoNetConfig};
+use meta_data::ImageAugment;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -75,6 +76,11 @@ pub struct RunConfig {
     /// (with `final_lr`) or `"cosine"` (with `floor`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<LrSchedule>,
+    /// `[augment]`: per-image augmentation of the training episodes (random crop with
+    /// `crop_padding`, `flip`, colour jitter `brightness` / `contrast` / `saturation`); none by
+    /// default. Validation and test episodes are never augmented.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub augment: Option<ImageAugment>,
     /// `[reptile]`: Reptile's inner optimizer, inner batch, training on the query set.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reptile: Option<ReptileSection>,
@@ -231,6 +237,7 @@ impl Default for RunConfig {
             folder: None,
             optimizer: None,
             schedule: None,
+            augment: None,
             reptile: None,
             metasgd: None,
             matchingnet: None,
@@ -306,7 +313,20 @@ impl RunConfig {
             );
         }
         crate::backend::check_compiled(&self.backend)?;
-        self.validate_sections()
+        self.validate_sections()?;
+        // The backbone's own ranges (widths, dropout, sizes), before any data is read.
+        crate::algos::backbone(self, [self.channels(), self.image_size, self.image_size])?;
+        Ok(())
+    }
+
+    /// Colour channels of the data set's images: Omniglot 1, Mini-ImageNet 3, a folder as its
+    /// `[folder]` section says.
+    pub fn channels(&self) -> usize {
+        match self.dataset.as_str() {
+            "omniglot" => 1,
+            "miniimagenet" => 3,
+            _ => self.folder.clone().unwrap_or_default().channels,
+        }
     }
 
     /// Default run-directory name: `<algo>-<dataset>-<N>w<K>s-s<seed>`.

@@ -58,6 +58,13 @@ fn all_changed() -> RunConfig {
             },
         }),
         schedule: Some(LrSchedule::Cosine { floor: 1e-4 }),
+        augment: Some(ImageAugment {
+            crop_padding: 4,
+            flip: true,
+            brightness: 0.1,
+            contrast: 0.2,
+            saturation: 0.3,
+        }),
         reptile: Some(ReptileSection {
             inner_optimizer: InnerOptimizer::Sgd,
             inner_batch: 5,
@@ -106,6 +113,7 @@ fn default_with_every_section() -> RunConfig {
         folder: Some(Default::default()),
         optimizer: Some(RunConfig::default().optimizer()),
         schedule: Some(LrSchedule::default()),
+        augment: Some(ImageAugment::default()),
         reptile: Some(Default::default()),
         metasgd: Some(Default::default()),
         matchingnet: Some(Default::default()),
@@ -379,4 +387,26 @@ fn the_readme_folder_example_is_accepted_as_written() {
             split_seed: Some(0),
         })
     );
+}
+
+#[test]
+fn backbone_settings_out_of_range_are_refused_before_any_data_is_read() {
+    let refused = |text: &str| {
+        let mut config = RunConfig::default();
+        config.apply(&toml::from_str(text).unwrap()).unwrap();
+        config.validate().unwrap_err().to_string()
+    };
+    let err = refused("[conv4]\nhidden = 0");
+    assert!(err.contains("[conv4]") && err.contains("hidden"), "{err}");
+    let err = refused("backbone = \"fcnet\"\n[fcnet]\ndropout = 1.5");
+    assert!(err.contains("[fcnet]") && err.contains("dropout"), "{err}");
+    let err = refused("image_size = 8");
+    assert!(err.contains("--image-size 8"), "{err}");
+    let err = refused("[augment]\ncrop_padding = 28");
+    assert!(
+        err.contains("[augment]") && err.contains("crop_padding"),
+        "{err}"
+    );
+    let err = refused("[schedule]\nkind = \"step\"\nevery = 0\nfactor = 0.5");
+    assert!(err.contains("[schedule]") && err.contains("every"), "{err}");
 }

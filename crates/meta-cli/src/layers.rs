@@ -23,7 +23,12 @@ pub fn layered(
             let mut layer = preset_overrides(found);
             // A preset's algorithm section is for its own algorithm only.
             if algo.is_some_and(|algo| *algo != found.algo) {
-                layer.sections.clear();
+                layer.sections.remove(&*found.algo);
+            }
+            // So is its backbone section.
+            let backbone = (flags.backbone.as_ref()).or(file.and_then(|f| f.backbone.as_ref()));
+            if backbone.is_some_and(|backbone| *backbone != found.backbone) {
+                layer.sections.remove(&*found.backbone);
             }
             config.apply(&layer)?
         }
@@ -48,6 +53,16 @@ pub fn preset_overrides(preset: &meta_algos::presets::Preset) -> ConfigOverrides
         let reptile = toml::Table::from_iter([("inner_batch".to_string(), (batch as i64).into())]);
         sections.insert(preset.algo.to_string(), reptile.into());
     }
+    if let Some(hidden) = preset.hidden {
+        let conv4 = toml::Table::from_iter([("hidden".to_string(), (hidden as i64).into())]);
+        sections.insert(preset.backbone.to_string(), conv4.into());
+    }
+    if preset.augment.is_active() {
+        sections.insert("augment".into(), section_value(&preset.augment));
+    }
+    if let Some(schedule) = &preset.schedule {
+        sections.insert("schedule".into(), section_value(schedule));
+    }
     ConfigOverrides {
         sections,
         algo: Some(preset.algo.to_string()),
@@ -68,6 +83,11 @@ pub fn preset_overrides(preset: &meta_algos::presets::Preset) -> ConfigOverrides
         image_size: Some(if preset.dataset == "omniglot" { 28 } else { 84 }),
         ..ConfigOverrides::default()
     }
+}
+
+/// A preset's typed setting as the TOML section a config file would hold.
+fn section_value<T: serde::Serialize>(value: &T) -> toml::Value {
+    toml::Value::try_from(value).expect("preset settings serialise to TOML")
 }
 
 #[cfg(test)]
@@ -187,6 +207,61 @@ mod tests {
         let config = layered(Some("reptile-omniglot-20w1s"), None, &flags).unwrap();
         config.validate().unwrap();
         assert_eq!(config.reptile, None);
+    }
+
+    #[test]
+    fn miniimagenet_presets_augment_training_and_set_their_width_and_schedule() {
+        for (name, shots, hidden, schedule) in [
+            (
+                "maml-miniimagenet-5w1s",
+                1,
+                32,
+                meta_algos::LrSchedule::Constant,
+            ),
+            (
+                "maml-miniimagenet-5w5s",
+                5,
+                32,
+                meta_algos::LrSchedule::Constant,
+            ),
+            (
+                "protonet-miniimagenet-5w5s-cpu",
+                5,
+                64,
+                meta_algos::LrSchedule::Step {
+                    every: 2000,
+                    factor: 0.5,
+                },
+            ),
+        ] {
+            let config = resolved(name);
+            config.validate().unwrap();
+            assert_eq!(
+                (config.dataset.as_str(), config.image_size, config.shots),
+                ("miniimagenet", 84, shots),
+                "{name}"
+            );
+            assert_eq!(config.augment, Some(meta_data::ImageAugment::STANDARD));
+            assert_eq!(config.conv4().hidden, Some(hidden), "{name}");
+            assert_eq!(config.schedule, Some(schedule), "{name}");
+            let text = config.to_toml().unwrap();
+            assert!(text.contains("[augment]\ncrop_padding = 8"), "{text}");
+        }
+        // Omniglot presets do not augment; another backbone drops the preset's [conv4].
+        assert_eq!(
+            resolved("protonet-omniglot-5w1s").augment,
+            Some(meta_data::ImageAugment::NONE)
+        );
+        let flags = ConfigOverrides {
+            backbone: Some("resnet12".into()),
+            ..ConfigOverrides::default()
+        };
+        let config = layered(Some("protonet-miniimagenet-5w1s"), None, &flags).unwrap();
+        config.validate().unwrap();
+        assert_eq!(
+            (config.conv4, config.augment),
+            (None, Some(meta_data::ImageAugment::STANDARD))
+        );
     }
 
     #[test]

@@ -282,6 +282,7 @@ impl RunConfig {
         }
         self.optimizer = Some(self.optimizer());
         self.schedule = Some(self.schedule());
+        _ = self.augment.get_or_insert_default();
         match self.algo.as_str() {
             "reptile" => _ = self.reptile.get_or_insert_default(),
             "metasgd" => _ = self.metasgd.get_or_insert_default(),
@@ -329,6 +330,11 @@ impl RunConfig {
                 );
             }
             folder.check()?;
+        }
+        if let Some(augment) = &self.augment {
+            augment
+                .check([0, self.image_size, self.image_size])
+                .map_err(|e| anyhow::anyhow!("[augment]: {e}"))?;
         }
         let section = |name: &str, e: meta_algos::AlgoError| anyhow::anyhow!("[{name}]: {e}");
         if let Some(s) = &self.metasgd

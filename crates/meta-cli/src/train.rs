@@ -24,8 +24,10 @@ use std::time::Instant;
 /// Runs `metalearn train`.
 pub fn run(args: TrainArgs) -> Result<()> {
     if args.list_presets {
-        for preset in meta_algos::presets::PRESETS {
-            println!("{:<28} {}", preset.name, preset.reference);
+        let presets = meta_algos::presets::PRESETS;
+        let width = presets.iter().map(|p| p.name.len()).max().unwrap_or(0);
+        for preset in presets {
+            println!("{:<width$}  {}", preset.name, preset.reference);
         }
         return Ok(());
     }
@@ -40,7 +42,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
             config.queries,
             config.seed,
         )?
-        .context("the data set has no training split")?;
+        .context("the data set has no training split")?
+        .with_image_augment(config.augment.unwrap_or_default())
+        .context("[augment]")?;
     let val = if config.validate_every > 0 && config.val_episodes > 0 {
         settings.sampler(
             Split::Val,
@@ -188,6 +192,17 @@ impl BackendJob for TrainJob {
             self.train.classes().len(),
             self.val.as_ref().map_or(0, |v| v.classes().len())
         );
+        if let Some(augment) = c.augment.filter(|a| a.is_active()) {
+            tracing::info!(
+                "training images augmented: crop padding {}, flip {}, colour jitter {} / {} / {} \
+                 (brightness / contrast / saturation)",
+                augment.crop_padding,
+                augment.flip,
+                augment.brightness,
+                augment.contrast,
+                augment.saturation
+            );
+        }
         with_learner::<B, _>(
             &self.config.clone(),
             shape,

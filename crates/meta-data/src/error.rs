@@ -10,8 +10,9 @@ pub type Result<T, E = DataError> = std::result::Result<T, E>;
 pub enum DataError {
     /// The data directory itself does not exist.
     #[error(
-        "data directory {path} does not exist: pass --data-dir (or set META_DATA_DIR) to a folder laid out \
-         like datasets/ (omniglot/images_background.zip, …), or run `metalearn data fetch omniglot`"
+        "data directory {path} does not exist: point the loader at a folder laid out like datasets/ \
+         (omniglot/images_background.zip, …; the CLI's --data-dir), or download Omniglot into it \
+         with `meta_data::fetch_omniglot` (the CLI's `metalearn data fetch omniglot`)"
     )]
     MissingDataDir {
         /// The directory that was looked for.

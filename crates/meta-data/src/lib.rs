@@ -47,6 +47,7 @@
 //! # }
 //! ```
 
+pub mod augment;
 pub mod decode;
 pub mod episode;
 pub mod error;
@@ -63,6 +64,7 @@ pub mod split;
 pub mod store;
 pub mod testing;
 
+pub use augment::ImageAugment;
 pub use decode::DecodeSpec;
 pub use episode::{Episode, EpisodeSource, Task};
 pub use error::{DataError, Result};

@@ -6,6 +6,7 @@ use rand::seq::SliceRandom;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use crate::augment::ImageAugment;
 use crate::episode::{Episode, EpisodeSource};
 use crate::error::{DataError, Result};
 use crate::spec::{CheckedSpec, EpisodeSpec};
@@ -25,6 +26,7 @@ pub struct EpisodeSampler {
     spec: CheckedSpec,
     seed: u64,
     affine: Vec<(f32, f32)>,
+    image_augment: ImageAugment,
 }
 
 /// The RNG of episode `index` of split `split_id` under `seed`.
@@ -79,6 +81,7 @@ impl EpisodeSampler {
             split,
             spec,
             seed,
+            image_augment: ImageAugment::NONE,
         };
         sampler.check_rotations()?;
         Ok(sampler)
@@ -103,6 +106,20 @@ impl EpisodeSampler {
         self.split.augmentation = augmentation;
         self.check_rotations()?;
         Ok(self)
+    }
+
+    /// Augments every image of every episode with `augment` (meant for training samplers; the
+    /// draws come from each episode's own generator). Fails when the settings do not fit the
+    /// images (see [`ImageAugment::check`]).
+    pub fn with_image_augment(mut self, augment: ImageAugment) -> Result<Self> {
+        augment.check(self.store.image_shape())?;
+        self.image_augment = augment;
+        Ok(self)
+    }
+
+    /// The per-image augmentation (none unless [`with_image_augment`](Self::with_image_augment)).
+    pub fn image_augment(&self) -> ImageAugment {
+        self.image_augment
     }
 
     /// A sampler with the same data and split but another shape (e.g. more queries for testing).
@@ -192,6 +209,7 @@ impl EpisodeSampler {
         sample_distinct(&mut rng, self.split.classes.len(), n, &mut chosen);
         let mut picks = Vec::with_capacity(k + q);
         let mut scratch = Vec::new();
+        let mut augment_scratch = Vec::new();
         for (label, &split_class) in chosen.iter().enumerate() {
             episode.classes[label] = split_class;
             let ClassRef { class, rotation } = self.split.classes[split_class];
@@ -210,16 +228,27 @@ impl EpisodeSampler {
                     &mut episode.query_images[at..at + len]
                 };
                 let src = self.store.image(class, image);
+                let augment = self.image_augment.is_active();
                 for c in 0..channels {
                     let range = c * plane..(c + 1) * plane;
+                    // Augmentation works in pixel units; the affine map follows it.
+                    let affine = if augment { (1.0, 0.0) } else { self.affine[c] };
                     convert_plane(
                         &src[range.clone()],
                         &mut dst[range],
-                        self.affine[c],
+                        affine,
                         w,
                         turns,
                         &mut scratch,
                     );
+                }
+                if augment {
+                    self.image_augment
+                        .apply(&mut rng, dst, [channels, h, w], &mut augment_scratch);
+                    for (channel, &(scale, offset)) in dst.chunks_exact_mut(plane).zip(&self.affine)
+                    {
+                        channel.iter_mut().for_each(|v| *v = *v * scale + offset);
+                    }
                 }
             }
         }

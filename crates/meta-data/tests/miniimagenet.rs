@@ -4,8 +4,8 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use meta_data::{
-    DatasetKind, EpisodeSampler, EpisodeSource, EpisodeSpec, OmniglotSplit, Split, info,
-    load_miniimagenet, load_split_sampler, miniimagenet_wnids, testing,
+    DatasetKind, EpisodeSampler, EpisodeSource, EpisodeSpec, ImageAugment, OmniglotSplit, Split,
+    info, load_miniimagenet, load_split_sampler, miniimagenet_wnids, testing,
 };
 
 #[test]
@@ -104,4 +104,65 @@ fn episodes_are_normalised_per_channel() {
     .expect("info");
     let classes: Vec<usize> = report.splits.iter().map(|s| s.classes).collect();
     assert_eq!(classes, vec![64, 16, 20]);
+}
+
+#[test]
+fn augmented_episodes_are_deterministic_and_keep_classes_and_normalisation() {
+    let Some(dir) = testing::miniimagenet_dir() else {
+        return;
+    };
+    let data_dir = dir.parent().expect("data dir").to_path_buf();
+    let plain = load_split_sampler(
+        &data_dir,
+        &DatasetKind::MiniImageNet,
+        OmniglotSplit::Vinyals,
+        Split::Train,
+        EpisodeSpec::new(5, 1, 3),
+        0,
+        None,
+    )
+    .expect("sampler");
+    let none = plain
+        .clone()
+        .with_image_augment(ImageAugment::NONE)
+        .expect("none");
+    let augmented = plain
+        .clone()
+        .with_image_augment(ImageAugment::STANDARD)
+        .expect("standard");
+    for i in 0..4 {
+        let (p, a) = (plain.episode(i), augmented.episode(i));
+        assert_eq!(none.episode(i).query_images, p.query_images);
+        // The same classes and labels, other pixels, and the same pixels every time.
+        assert_eq!((&p.classes, &p.query_labels), (&a.classes, &a.query_labels));
+        assert_ne!(p.support_images, a.support_images);
+        assert_eq!(a.support_images, augmented.episode(i).support_images);
+    }
+    // Crop alone: shifted pixels and zero padding, normalised like any black pixel.
+    let cropped = plain
+        .clone()
+        .with_image_augment(ImageAugment {
+            crop_padding: 8,
+            ..ImageAugment::NONE
+        })
+        .expect("crop");
+    let black_red = -120.395_86 / 70.681_88;
+    let padded: usize = (0..4)
+        .map(|i| {
+            let images = cropped.episode(i).query_images;
+            let red = images.chunks_exact(84 * 84).step_by(3);
+            red.flatten()
+                .filter(|&&v| (v - black_red).abs() < 1e-4)
+                .count()
+        })
+        .sum();
+    assert!(padded > 84, "{padded} padded red pixels in 4 episodes");
+    // Settings that cannot fit the images are refused, naming the key.
+    let err = plain
+        .with_image_augment(ImageAugment {
+            crop_padding: 84,
+            ..ImageAugment::NONE
+        })
+        .expect_err("padding too large");
+    assert!(err.to_string().contains("crop_padding"), "{err}");
 }
