@@ -204,17 +204,33 @@ fn test(args: &[String]) -> Result<()> {
     Ok(())
 }
 
-/// Runs every `crates/<crate>/examples/<name>.rs` with `--quick` on the test data (they are
-/// built by `cargo test` already), so that each example in the repository is known to work.
+/// Runs every `crates/<crate>/examples/<name>.rs` with `--quick` on the test data, so that each
+/// example in the repository is known to work. `cargo test` has just built them with the same
+/// features; their binaries are run from the target directory (a `cargo run` without those
+/// features would rebuild burn), with `cargo run` as the fallback.
 fn run_examples(root: &Path, data_dir: &Path, features: &[String]) -> Result<()> {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
     for (krate, example) in examples(root)? {
-        let mut cmd = cargo();
-        cmd.env("META_DATA_DIR", data_dir);
-        cmd.args(["run", "--quiet", "--package", &krate, "--example", &example]);
-        if !features.is_empty() && krate == "meta-cli" {
-            cmd.args(["--features", &features.join(",")]);
-        }
-        cmd.args(["--", "--quick"]);
+        let built = target
+            .join("debug")
+            .join("examples")
+            .join(format!("{example}{}", std::env::consts::EXE_SUFFIX));
+        let mut cmd = if built.is_file() {
+            Command::new(&built)
+        } else {
+            let mut cmd = cargo();
+            cmd.args(["run", "--quiet", "--package", &krate, "--example", &example]);
+            if !features.is_empty() && krate == "meta-cli" {
+                cmd.args(["--features", &features.join(",")]);
+            }
+            cmd.arg("--");
+            cmd
+        };
+        cmd.env("META_DATA_DIR", data_dir)
+            .current_dir(root)
+            .arg("--quick");
         println!("xtask test: example {krate}/{example} --quick");
         status(cmd, &format!("example {krate}/{example}"))?;
     }

@@ -46,6 +46,8 @@
 //! # }
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod anil;
 pub mod boil;
 pub mod checkpoint;

@@ -621,8 +621,8 @@ pub const PRESETS: &[Preset] = &[
             CPU_NOTE,
         ),
         1,
-        1_200,
-        400,
+        600,
+        200,
         100,
     ),
     cpu_budget(
@@ -635,8 +635,8 @@ pub const PRESETS: &[Preset] = &[
             CPU_NOTE,
         ),
         1,
-        1_200,
-        400,
+        600,
+        200,
         100,
     ),
 ];
@@ -729,6 +729,19 @@ mod tests {
                 cpu.iterations * cpu.meta_batch < paper.iterations * paper.meta_batch,
                 "{}",
                 cpu.name
+            );
+        }
+    }
+
+    #[test]
+    fn every_cpu_preset_has_its_measured_row_in_the_results() {
+        let results = include_str!("../../../docs/results.md");
+        for p in PRESETS.iter().filter(|p| p.name.ends_with("-cpu")) {
+            let row = format!("| `{}`", p.name);
+            assert!(
+                results.lines().any(|line| line.starts_with(&row)),
+                "docs/results.md has no row for {}",
+                p.name
             );
         }
     }

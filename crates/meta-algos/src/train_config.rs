@@ -80,7 +80,7 @@ impl Default for AdamParams {
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum GradClip {
-    /// The algorithm's [`recommended_grad_clip`](MetaLearner::recommended_grad_clip) (Meta
+    /// The algorithm's [`recommended_grad_clip`](crate::MetaLearner::recommended_grad_clip) (Meta
     /// Networks: 1.0, others: none). Default.
     #[default]
     Auto,

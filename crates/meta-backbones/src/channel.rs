@@ -5,7 +5,7 @@
 //! * [`affine`]: `y[n, c, l] = x[n, c, l]·s[c] + t[c]`;
 //! * [`dot`]: `d[c] = Σ_{n,l} a[n, c, l]·b[n, c, l]`;
 //! * [`sum`]: `d[c] = Σ_{n,l} a[n, c, l]`;
-//! * [`broadcast`]: `y[n, c, l] = v[c]`.
+//! * `broadcast` (crate-internal): `y[n, c, l] = v[c]`.
 //!
 //! The four are closed under differentiation (`affine`'s gradients are an `affine`, a `dot` and
 //! a `sum`; `dot`'s are two `affine`s; `sum` and `broadcast` are each other's adjoint), and
@@ -22,7 +22,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::ops::FloatTensor;
 use burn::tensor::{Shape, Tensor, TensorMetadata};
 
-use crate::dispatch::{float, on_flex, wrap};
+use crate::dispatch::{float, on_kernels, wrap};
 
 /// The per-channel kernels a backend provides; shapes as in the module docs.
 pub trait ChannelKernels: Backend {
@@ -48,7 +48,7 @@ fn column<B: Backend>(v: Tensor<B, 1>) -> Tensor<B, 3> {
 /// `y[n, c, l] = x[n, c, l]·s[c] + t[c]`.
 pub fn affine<B: Backend>(x: Tensor<B, 3>, s: Tensor<B, 1>, t: Tensor<B, 1>) -> Tensor<B, 3> {
     let dtype = x.dtype();
-    let (x, s, t) = on_flex!(tch; B, dtype, (x, s, t), |K,
+    let (x, s, t) = on_kernels!(tch; B, dtype, (x, s, t), |K,
                                                    a: (
         Tensor<K, 3>,
         Tensor<K, 1>,
@@ -62,7 +62,7 @@ pub fn affine<B: Backend>(x: Tensor<B, 3>, s: Tensor<B, 1>, t: Tensor<B, 1>) -> 
 /// `d[c] = Σ_{n,l} a[n, c, l]·b[n, c, l]`.
 pub fn dot<B: Backend>(a: Tensor<B, 3>, b: Tensor<B, 3>) -> Tensor<B, 1> {
     let dtype = a.dtype();
-    let (a, b) = on_flex!(tch; B, dtype, (a, b), |K, p: (Tensor<K, 3>, Tensor<K, 3>)| {
+    let (a, b) = on_kernels!(tch; B, dtype, (a, b), |K, p: (Tensor<K, 3>, Tensor<K, 3>)| {
         wrap::<K, 1>(K::channel_dot(float(p.0), float(p.1)))
     });
     sum(a * b)
@@ -71,7 +71,7 @@ pub fn dot<B: Backend>(a: Tensor<B, 3>, b: Tensor<B, 3>) -> Tensor<B, 1> {
 /// `d[c] = Σ_{n,l} a[n, c, l]`.
 pub fn sum<B: Backend>(a: Tensor<B, 3>) -> Tensor<B, 1> {
     let dtype = a.dtype();
-    let a = on_flex!(tch; B, dtype, a, |K, p: Tensor<K, 3>| wrap::<K, 1>(
+    let a = on_kernels!(tch; B, dtype, a, |K, p: Tensor<K, 3>| wrap::<K, 1>(
         K::channel_sum(float(p))
     ));
     a.sum_dim(2).sum_dim(0).flatten(0, 2)

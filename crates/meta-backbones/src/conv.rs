@@ -30,7 +30,7 @@ use burn::tensor::backend::Backend;
 use burn::tensor::ops::{ConvOptions, FloatTensor};
 use burn::tensor::{Shape, Tensor, TensorMetadata};
 
-use crate::dispatch::{float, on_flex, wrap};
+use crate::dispatch::{float, on_kernels, wrap};
 
 /// Stride and zero padding of a convolution (dilation 1, one group).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -88,7 +88,7 @@ pub fn conv2d<B: Backend>(
     geom: ConvGeom,
 ) -> Tensor<B, 4> {
     let dtype = x.dtype();
-    let (x, weight, bias) = on_flex!(B, dtype, (x, weight, bias), |K, a: ConvArgs<K>| {
+    let (x, weight, bias) = on_kernels!(B, dtype, (x, weight, bias), |K, a: ConvArgs<K>| {
         wrap::<K, 4>(K::conv_fwd(float(a.0), float(a.1), a.2.map(float), geom))
     });
     burn_conv2d(x, weight, bias, geom)

@@ -41,21 +41,21 @@ pub(crate) fn wrap<B: Backend, const D: usize>(t: FloatTensor<B>) -> Tensor<B, D
     Tensor::from_primitive(TensorPrimitive::Float(t))
 }
 
-/// `on_flex!(B, dtype, args, |K, a: ArgTy| body)`: when `B` is `Flex`, `Autodiff<Flex>` or
+/// `on_kernels!(B, dtype, args, |K, a: ArgTy| body)`: when `B` is `Flex`, `Autodiff<Flex>` or
 /// `Autodiff<Autodiff<Flex>>` and `dtype` is [`covered`], *returns* `body` from the enclosing
 /// function with the type `K` naming that backend and `a` holding `args` as `ArgTy` (written
 /// in terms of `K`); otherwise evaluates to `args` unchanged, for the caller's fallback.
 ///
-/// `on_flex!(tch; B, …)` does the same for `LibTorch` and its two autodiff levels as well (the
+/// `on_kernels!(tch; B, …)` does the same for `LibTorch` and its two autodiff levels as well (the
 /// operations with libtorch kernels, [`crate::libtorch`]).
-macro_rules! on_flex {
+macro_rules! on_kernels {
     (tch; $B:ty, $dtype:expr, $args:expr, |$K:ident, $a:ident : $A:ty| $body:expr) => {{
-        let args = on_flex!($B, $dtype, $args, |$K, $a: $A| $body);
+        let args = on_kernels!($B, $dtype, $args, |$K, $a: $A| $body);
         #[cfg(feature = "tch")]
         let args = if !$crate::dispatch::covered($dtype) {
             args
         } else {
-            on_flex!(@levels $B, args, burn::backend::LibTorch, $K, $a, $A, $body);
+            on_kernels!(@levels $B, args, burn::backend::LibTorch, $K, $a, $A, $body);
             args
         };
         args
@@ -66,7 +66,7 @@ macro_rules! on_flex {
         let args = if !$crate::dispatch::covered($dtype) {
             args
         } else {
-            on_flex!(@levels $B, args, burn::backend::Flex, $K, $a, $A, $body);
+            on_kernels!(@levels $B, args, burn::backend::Flex, $K, $a, $A, $body);
             args
         };
         #[cfg(not(feature = "flex"))]
@@ -74,9 +74,9 @@ macro_rules! on_flex {
         args
     }};
     (@levels $B:ty, $args:ident, $T:ty, $K:ident, $a:ident, $A:ty, $body:expr) => {
-        on_flex!(@one $B, $args, $T, $K, $a, $A, $body);
-        on_flex!(@one $B, $args, burn::backend::Autodiff<$T>, $K, $a, $A, $body);
-        on_flex!(@one $B, $args, burn::backend::Autodiff<burn::backend::Autodiff<$T>>,
+        on_kernels!(@one $B, $args, $T, $K, $a, $A, $body);
+        on_kernels!(@one $B, $args, burn::backend::Autodiff<$T>, $K, $a, $A, $body);
+        on_kernels!(@one $B, $args, burn::backend::Autodiff<burn::backend::Autodiff<$T>>,
             $K, $a, $A, $body);
     };
     (@one $B:ty, $args:ident, $T:ty, $K:ident, $a:ident, $A:ty, $body:expr) => {
@@ -88,4 +88,4 @@ macro_rules! on_flex {
         }
     };
 }
-pub(crate) use on_flex;
+pub(crate) use on_kernels;

@@ -30,6 +30,7 @@
 //! assert!(!grads.is_empty());
 //! ```
 
+#![warn(missing_docs)]
 // Without the `flex` feature the kernel dispatch compiles to its fallback and its helpers idle.
 #![cfg_attr(not(feature = "flex"), allow(unused_imports, dead_code))]
 

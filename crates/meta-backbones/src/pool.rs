@@ -3,7 +3,7 @@
 
 use burn::tensor::{Tensor, backend::Backend};
 
-use crate::dispatch::{float, on_flex, wrap};
+use crate::dispatch::{float, on_kernels, wrap};
 use crate::maxpool::PoolKernels;
 
 /// 2×2 max-pool with stride 2 on `[N, C, H, W]`, giving `[N, C, H/2, W/2]` (an odd last row or
@@ -12,7 +12,7 @@ use crate::maxpool::PoolKernels;
 /// [`composed_max_pool2x2`].
 pub fn max_pool2x2<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
     let dtype = x.dtype();
-    let x = on_flex!(tch; B, dtype, x, |K, x: Tensor<K, 4>| {
+    let x = on_kernels!(tch; B, dtype, x, |K, x: Tensor<K, 4>| {
         wrap::<K, 4>(K::pool_max(float(x)))
     });
     composed_max_pool2x2(x)

@@ -187,5 +187,12 @@ pub enum DataCommand {
         /// Omniglot class split: vinyals, l2l or lake.
         #[arg(long, default_value = "vinyals")]
         omniglot_split: String,
+        /// A `--config` file of `metalearn train`: its `seed` and `[folder]` section (channels,
+        /// split, fractions, split seed) shape the splits as in training; the flags above win.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// A `[folder]` setting, as in `metalearn train` (`--set folder.split_seed=5`).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
     },
 }

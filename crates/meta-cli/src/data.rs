@@ -132,7 +132,48 @@ pub fn run(command: DataCommand) -> Result<()> {
             dataset,
             data_dir,
             omniglot_split,
-        } => info(&dataset, &data_dir, &omniglot_split),
+            config,
+            set,
+        } => {
+            // The same layers as `metalearn train`, so `[folder]` means what it means there.
+            let file = config
+                .as_deref()
+                .map(crate::config::read_overrides)
+                .transpose()?;
+            let flags = crate::config::ConfigOverrides {
+                dataset: Some(dataset),
+                data_dir: Some(data_dir),
+                omniglot_split: Some(omniglot_split),
+                set,
+                ..Default::default()
+            };
+            let mut run = crate::config::RunConfig::default();
+            if let Some(file) = &file {
+                run.apply(file)?;
+            }
+            if let Some(key) = flags
+                .set
+                .iter()
+                .find(|item| !(item.starts_with("folder.") || item.starts_with("seed=")))
+            {
+                bail!(
+                    "`data info --set {key}`: only the data settings (`folder.*`, `seed`) shape \
+                     the splits it shows"
+                );
+            }
+            run.apply(&flags)?;
+            run.fill_defaults();
+            match &run.folder {
+                Some(_) if !run.dataset.starts_with("folder:") => bail!(
+                    "a [folder] section was given but the data set is `{}`: it applies to \
+                     folder:PATH only",
+                    run.dataset
+                ),
+                Some(folder) => folder.check()?,
+                None => {}
+            }
+            info(&run)
+        }
     }
 }
 
@@ -182,9 +223,14 @@ fn fetch(dataset: &str, data_dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn info(dataset: &str, data_dir: &Path, omniglot_split: &str) -> Result<()> {
-    let kind = dataset_kind(dataset)?;
-    let scheme = omniglot_scheme(omniglot_split, 0)?;
+fn info(run: &crate::config::RunConfig) -> Result<()> {
+    let data_dir = &run.data_dir;
+    let mut kind = dataset_kind(&run.dataset)?;
+    if let (DatasetKind::Folder(folder), Some(section)) = (&mut kind, run.folder.as_ref()) {
+        *folder = section.dataset(&folder.path);
+    }
+    // The seed that draws learn2learn's random class split in training draws it here too.
+    let scheme = omniglot_scheme(&run.omniglot_split, run.seed)?;
     let info = meta_data::info(data_dir, &kind, scheme, None)?;
     let [c, h, w] = info.image_shape;
     println!(

@@ -222,3 +222,56 @@ fn folder_settings_that_cannot_work_are_refused_naming_the_key() {
         &["[folder] section", "--dataset is `omniglot`"],
     );
 }
+
+#[test]
+fn data_info_shows_the_split_that_the_folder_settings_give() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (_, folder) = glyphs(tmp.path());
+    // (train, val, test) classes of each line of `data info`.
+    let counts = |out: &str| -> Vec<(String, String)> {
+        out.lines()
+            .filter_map(|line| {
+                let words: Vec<&str> = line.split_whitespace().collect();
+                match words.as_slice() {
+                    [split @ ("train" | "val" | "test"), classes, ..] => {
+                        Some((split.to_string(), classes.to_string()))
+                    }
+                    _ => None,
+                }
+            })
+            .collect()
+    };
+    let pairs = |v: [(&str, &str); 3]| -> Vec<(String, String)> {
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    };
+    let set = ["--set", "folder.fractions=[0.5, 0.3, 0.2]"];
+    let out = ok(metalearn(&["data", "info", &folder, set[0], set[1]]));
+    assert_eq!(
+        counts(&out),
+        pairs([("train", "5"), ("val", "3"), ("test", "2")]),
+        "{out}"
+    );
+    // The same setting from a config file; the default fractions give another split.
+    let config = tmp.path().join("folder.toml");
+    std::fs::write(&config, "[folder]\nfractions = [0.5, 0.3, 0.2]\n").unwrap();
+    let config_s = config.to_str().unwrap();
+    let out = ok(metalearn(&["data", "info", &folder, "--config", config_s]));
+    assert_eq!(
+        counts(&out),
+        pairs([("train", "5"), ("val", "3"), ("test", "2")]),
+        "{out}"
+    );
+    let out = ok(metalearn(&["data", "info", &folder]));
+    assert_eq!(
+        counts(&out),
+        pairs([("train", "6"), ("val", "2"), ("test", "2")]),
+        "{out}"
+    );
+    // Keys that cannot change what `data info` shows are refused, naming them.
+    fails_with(
+        metalearn(&["data", "info", &folder, "--set", "ways=3"]),
+        &["--set ways=3", "folder."],
+    );
+}
