@@ -9,8 +9,6 @@
 //!
 //! Omniglot is read from `META_DATA_DIR`, else `datasets/`. `--quick` trains 50 episodes.
 
-use std::sync::Arc;
-
 use burn::backend::{Autodiff, Flex};
 use burn::module::AutodiffModule;
 use burn::optim::GradientsParams;
@@ -166,7 +164,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut trainer = Trainer::<B, _>::new(learner, config, &device)?;
     let eval = EvalConfig { episodes, seed: 3 };
     let before = evaluate_sampler(trainer.learner(), trainer.model(), &test, &eval, &device)?;
-    trainer.run(Arc::new(train), None, None, |_| {})?;
+    trainer.run(train, None, None, |_| {})?;
     let after = evaluate_sampler(trainer.learner(), trainer.model(), &test, &eval, &device)?;
     println!("cosine prototypes: untrained {before}, after {iterations} episodes {after}");
     Ok(())

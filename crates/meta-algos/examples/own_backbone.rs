@@ -9,7 +9,6 @@
 //! `--quick` (what `cargo xtask test` runs) trains 20 MAML iterations and 80 ProtoNet episodes.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use burn::backend::{Autodiff, Flex};
 use burn::module::Module;
@@ -93,7 +92,7 @@ fn train_and_test<L: MetaLearner<B> + 'static>(
     let eval = EvalConfig { episodes, seed: 3 };
     let name = trainer.learner().name();
     let before = evaluate_sampler(trainer.learner(), trainer.model(), &test, &eval, &device)?;
-    trainer.run(Arc::new(train), None, None, |_| {})?;
+    trainer.run(train, None, None, |_| {})?;
     let after = evaluate_sampler(trainer.learner(), trainer.model(), &test, &eval, &device)?;
     println!("{name}: untrained {before}, after {iterations} iterations {after}");
     Ok(())

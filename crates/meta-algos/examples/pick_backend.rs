@@ -9,7 +9,6 @@
 //!
 //! Omniglot is read from `META_DATA_DIR`, else `datasets/`. `--quick` trains 10 episodes.
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use burn::backend::{Autodiff, Flex, NdArray};
@@ -52,7 +51,7 @@ fn train<B: AutodiffBackend>(
         ..TrainerConfig::default()
     };
     let mut trainer = Trainer::<B, _>::new(learner, config, &device)?;
-    trainer.run(Arc::new(train), None, None, |_| {})?;
+    trainer.run(train, None, None, |_| {})?;
     let eval = EvalConfig { episodes, seed: 3 };
     Ok(evaluate_sampler(
         trainer.learner(),

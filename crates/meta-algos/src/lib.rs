@@ -14,7 +14,6 @@
 //!
 //! ```no_run
 //! use std::path::Path;
-//! use std::sync::Arc;
 //! use burn::backend::{Autodiff, Flex};
 //! use meta_algos::{EvalConfig, ProtoNet, ProtoNetConfig, Trainer, TrainerConfig, evaluate_sampler};
 //! use meta_backbones::Conv4Config;
@@ -34,7 +33,7 @@
 //! let config = TrainerConfig { iterations: 2000, meta_batch: 1, val_every: 500, ..Default::default() };
 //! let mut trainer = Trainer::<B, _>::new(learner, config, &device)?;
 //! // Writes runs/demo/{latest,best}.ckpt; `Trainer::resume(…, "runs/demo/latest.ckpt")` continues exactly.
-//! let summary = trainer.run(Arc::new(train), Some(&val), Some(Path::new("runs/demo")), |m| {
+//! let summary = trainer.run(train, Some(&val), Some(Path::new("runs/demo")), |m| {
 //!     if let Some(v) = m.validation {
 //!         println!("iteration {}: loss {:.3}, validation {:.1}%", m.iteration, m.loss, 100.0 * v.mean);
 //!     }

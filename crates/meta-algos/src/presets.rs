@@ -509,8 +509,8 @@ pub const PRESETS: &[Preset] = &[
         5,
         "Cosine attention without full-context embeddings. Published 98.9.",
     ),
-    // --- Mini-ImageNet 5-way 1-shot and 5-shot (the 20-images-per-class subset in
-    // ../shared/datasets is enough to run them, not to reproduce the published figures).
+    // --- Mini-ImageNet 5-way 1-shot and 5-shot (the 20-images-per-class subset the tests use is
+    // enough to run them, not to reproduce the published figures).
     maml_miniimagenet_row(
         "maml-miniimagenet-5w1s",
         "maml",

@@ -17,7 +17,7 @@ use burn::module::{AutodiffModule, Module};
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer, Sgd, SgdConfig};
 use burn::tensor::backend::AutodiffBackend;
-use meta_data::{Episode, EpisodeSource, Prefetcher, Task};
+use meta_data::{Episode, EpisodeSource, IntoSharedSource, Prefetcher, Task};
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{
@@ -403,13 +403,14 @@ impl<B: AutodiffBackend, L: MetaLearner<B>> Trainer<B, L> {
         }
     }
 
-    /// Trains from the current iteration up to `config.iterations`, validating on `val` every
+    /// Trains from the current iteration up to `config.iterations` on episodes of `train` (a
+    /// sampler or any other [`EpisodeSource`], by value or in an `Arc`), validating on `val` every
     /// `val_every` iterations and after the last, calling `on_metrics` after every iteration and,
     /// when `checkpoint_dir` is given, writing `latest.ckpt` every `checkpoint_every` iterations
     /// and at the end, and `best.ckpt` on every new best validation.
     pub fn run(
         &mut self,
-        train: Arc<dyn EpisodeSource>,
+        train: impl IntoSharedSource,
         val: Option<&dyn EpisodeSource>,
         checkpoint_dir: Option<&Path>,
         on_metrics: impl FnMut(&IterationMetrics),
@@ -424,11 +425,12 @@ impl<B: AutodiffBackend, L: MetaLearner<B>> Trainer<B, L> {
     pub fn run_until(
         &mut self,
         until: u64,
-        train: Arc<dyn EpisodeSource>,
+        train: impl IntoSharedSource,
         val: Option<&dyn EpisodeSource>,
         checkpoint_dir: Option<&Path>,
         mut on_metrics: impl FnMut(&IterationMetrics),
     ) -> Result<TrainSummary> {
+        let train = train.into_shared();
         let start = Instant::now();
         let last = self.config.iterations;
         let total = until.min(last);

@@ -1,5 +1,7 @@
 //! One few-shot task on the host, and its conversion to burn tensors.
 
+use std::sync::Arc;
+
 use burn::tensor::{Int, Tensor, TensorData, backend::Backend};
 
 /// One N-way K-shot Q-query task, held in host memory.
@@ -71,4 +73,30 @@ pub trait EpisodeSource: Send + Sync {
     fn shape(&self) -> (usize, usize, usize);
     /// Image shape `[C, H, W]`.
     fn image_shape(&self) -> [usize; 3];
+}
+
+/// An episode source that can be shared with background (prefetch) threads: any
+/// [`EpisodeSource`] by value (an [`EpisodeSampler`](crate::EpisodeSampler), your own type), or
+/// one already behind an `Arc`. What `meta_algos::Trainer::run` takes for its training episodes.
+pub trait IntoSharedSource {
+    /// The source behind an `Arc`.
+    fn into_shared(self) -> Arc<dyn EpisodeSource>;
+}
+
+impl<S: EpisodeSource + 'static> IntoSharedSource for S {
+    fn into_shared(self) -> Arc<dyn EpisodeSource> {
+        Arc::new(self)
+    }
+}
+
+impl<S: EpisodeSource + 'static> IntoSharedSource for Arc<S> {
+    fn into_shared(self) -> Arc<dyn EpisodeSource> {
+        self
+    }
+}
+
+impl IntoSharedSource for Arc<dyn EpisodeSource> {
+    fn into_shared(self) -> Arc<dyn EpisodeSource> {
+        self
+    }
 }

@@ -66,8 +66,8 @@ pub enum DataError {
     },
     /// A class has too few images for the requested shots + queries.
     #[error(
-        "class {class} has {have} images but {shots} shots + {queries} queries need {need}: lower --shots/--queries \
-         or remove classes with fewer images"
+        "class {class} has {have} images but {shots} shots + {queries} queries need {need}: ask for fewer \
+         shots or queries per class (CLI: --shots/--queries) or remove classes with fewer images"
     )]
     TooFewImages {
         /// Class name.
@@ -95,7 +95,8 @@ pub enum DataError {
     },
     /// More ways than classes in the split.
     #[error(
-        "ways = {ways} but the {split} split has only {classes} classes: use --ways {classes} or fewer"
+        "ways = {ways} but the {split} split has only {classes} classes: use {classes} ways or fewer \
+         (CLI: --ways {classes})"
     )]
     TooManyWays {
         /// Requested ways.
@@ -145,7 +146,9 @@ pub enum DataError {
         actual: String,
     },
     /// An HTTP download failed.
-    #[error("download of {url} failed: {reason}; check the network connection or the --base-url")]
+    #[error(
+        "download of {url} failed: {reason}; check the network connection or the base URL (`FetchOptions`; CLI: --base-url)"
+    )]
     Download {
         /// The URL.
         url: String,
@@ -193,7 +196,7 @@ pub(crate) fn one_level_too_deep(
     let data_dir = missing.parent().unwrap_or(Path::new("."));
     holds(data_dir).then(|| {
         format!(
-            "{} holds {dataset} itself; did you mean the parent folder? Pass --data-dir {}",
+            "{} holds {dataset} itself; did you mean the parent folder? Use it as the data directory (CLI: --data-dir {})",
             data_dir.display(),
             data_dir.parent().unwrap_or(Path::new(".")).display()
         )

@@ -18,9 +18,10 @@ pub const OMNIGLOT_BASE_URL: &str =
 ///
 /// - The MD5s are the upstream zips' published checksums (torchvision's `Omniglot.zips_md5`,
 ///   which every Python few-shot library verifies against).
-/// - The SHA-256s are this project's shared test copies (`shared/datasets/SHA256SUMS`): the
-///   background zip holds the upstream PNG bytes re-zipped, the evaluation zip PNGs re-encoded
-///   from a pixel-exact copy — the same pixels, other archive bytes.
+/// - The SHA-256s are those of the copies this project's tests and CI read (staged beside the
+///   checkout, not downloaded): the background zip holds the upstream PNG bytes re-zipped, the
+///   evaluation zip PNGs re-encoded from a pixel-exact copy — the same pixels, other archive
+///   bytes.
 pub const OMNIGLOT_DIGESTS: [(&str, &[&str]); 2] = [
     (
         "images_background.zip",

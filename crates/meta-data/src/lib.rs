@@ -68,7 +68,7 @@ pub mod testing;
 
 pub use augment::ImageAugment;
 pub use decode::DecodeSpec;
-pub use episode::{Episode, EpisodeSource, Task};
+pub use episode::{Episode, EpisodeSource, IntoSharedSource, Task};
 pub use error::{DataError, Result};
 pub use extract::{extract_tar, extract_zip};
 pub use fetch::{FetchOptions, FetchOutcome, FetchedFile, fetch_miniimagenet, fetch_omniglot};

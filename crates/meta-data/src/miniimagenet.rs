@@ -61,7 +61,7 @@ fn missing(dir: &Path) -> DataError {
     let hint = one_level_too_deep("Mini-ImageNet", dir, |d| d.join(Split::Train.name()).is_dir())
         .unwrap_or_else(|| {
             format!(
-                "it has no public download; place a copy laid out as {LAYOUT} and pass --data-dir <data-dir>"
+                "it has no public download; place a copy laid out as {LAYOUT} in the data directory (CLI: --data-dir <data-dir>)"
             )
         });
     DataError::MissingDataset {

@@ -64,7 +64,7 @@ fn missing(dir: &Path) -> DataError {
     })
     .unwrap_or_else(|| {
         "expected images_background.zip and images_evaluation.zip (or their extracted folders) \
-         there; run `metalearn data fetch omniglot --data-dir <data-dir>`"
+         there; download it with `meta_data::fetch_omniglot` (CLI: `metalearn data fetch omniglot --data-dir <data-dir>`)"
             .into()
     });
     DataError::MissingDataset {
@@ -92,7 +92,7 @@ pub fn part_source(dir: &Path, part: &str) -> Result<PathBuf> {
         dataset: "Omniglot".into(),
         path: zip,
         hint: format!(
-            "neither {part}.zip nor the folder {part}/ exists in {}; run `metalearn data fetch omniglot --data-dir <data-dir>`",
+            "neither {part}.zip nor the folder {part}/ exists in {}; download it with `meta_data::fetch_omniglot` (CLI: `metalearn data fetch omniglot --data-dir <data-dir>`)",
             dir.display()
         ),
     })
