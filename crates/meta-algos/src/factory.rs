@@ -74,6 +74,11 @@ pub(crate) fn check_factory<B: AutodiffBackend, F: BackboneFactory<B>>(
 }
 
 /// A [`BackboneFactory`] from a name and a closure.
+///
+/// The backbone it builds must implement [`Backbone`] for every backend; under exact
+/// second-order algorithms (MAML, ANIL, BOIL, Meta-SGD) every layer must also survive a second
+/// backward pass: burn's `nn::Linear` does not, `meta_backbones::Linear` does (the table is on
+/// [`Backbone`]). The trainer checks this before the first meta-iteration.
 #[allow(clippy::type_complexity)]
 pub struct FnFactory<B: AutodiffBackend, N> {
     name: String,

@@ -50,7 +50,10 @@ impl MamlVariant for MamlKind {
     const GROUP: ParamGroup = ParamGroup::All;
 }
 
-/// MAML over backbones built by `F`.
+/// MAML over backbones built by `F`. The exact meta-gradient differentiates the inner gradient
+/// once more, so every layer of the backbone must survive a second backward pass (use
+/// `meta_backbones::Linear`, not burn's `nn::Linear`; the table is on [`meta_backbones::Backbone`]);
+/// [`MetaLearner::preflight`](crate::MetaLearner::preflight) checks it before the first iteration.
 pub type Maml<F> = MamlFamily<F, MamlKind>;
 
 #[cfg(test)]
