@@ -199,16 +199,16 @@ fn test(args: &[String]) -> Result<()> {
     cmd.args(rest);
     status(cmd, "cargo test")?;
     if rest.is_empty() {
-        run_examples(&root, &data_dir, &features)?;
+        run_examples(&root, &data_dir)?;
     }
     Ok(())
 }
 
 /// Runs every `crates/<crate>/examples/<name>.rs` with `--quick` on the test data, so that each
-/// example in the repository is known to work. `cargo test` has just built them with the same
+/// example in the repository is known to work. `cargo test` has just built them with the run's
 /// features; their binaries are run from the target directory (a `cargo run` without those
-/// features would rebuild burn), with `cargo run` as the fallback.
-fn run_examples(root: &Path, data_dir: &Path, features: &[String]) -> Result<()> {
+/// features would rebuild burn).
+fn run_examples(root: &Path, data_dir: &Path) -> Result<()> {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| root.join("target"));
@@ -217,17 +217,13 @@ fn run_examples(root: &Path, data_dir: &Path, features: &[String]) -> Result<()>
             .join("debug")
             .join("examples")
             .join(format!("{example}{}", std::env::consts::EXE_SUFFIX));
-        let mut cmd = if built.is_file() {
-            Command::new(&built)
-        } else {
-            let mut cmd = cargo();
-            cmd.args(["run", "--quiet", "--package", &krate, "--example", &example]);
-            if !features.is_empty() && krate == "meta-cli" {
-                cmd.args(["--features", &features.join(",")]);
-            }
-            cmd.arg("--");
-            cmd
-        };
+        if !built.is_file() {
+            bail!(
+                "example {krate}/{example}: `cargo test` did not build {}",
+                built.display()
+            );
+        }
+        let mut cmd = Command::new(&built);
         cmd.env("META_DATA_DIR", data_dir)
             .current_dir(root)
             .arg("--quick");

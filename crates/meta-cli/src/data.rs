@@ -163,15 +163,7 @@ pub fn run(command: DataCommand) -> Result<()> {
             }
             run.apply(&flags)?;
             run.fill_defaults();
-            match &run.folder {
-                Some(_) if !run.dataset.starts_with("folder:") => bail!(
-                    "a [folder] section was given but the data set is `{}`: it applies to \
-                     folder:PATH only",
-                    run.dataset
-                ),
-                Some(folder) => folder.check()?,
-                None => {}
-            }
+            run.validate_folder()?;
             info(&run)
         }
     }
@@ -225,12 +217,8 @@ fn fetch(dataset: &str, data_dir: &Path) -> Result<()> {
 
 fn info(run: &crate::config::RunConfig) -> Result<()> {
     let data_dir = &run.data_dir;
-    let mut kind = dataset_kind(&run.dataset)?;
-    if let (DatasetKind::Folder(folder), Some(section)) = (&mut kind, run.folder.as_ref()) {
-        *folder = section.dataset(&folder.path);
-    }
-    // The seed that draws learn2learn's random class split in training draws it here too.
-    let scheme = omniglot_scheme(&run.omniglot_split, run.seed)?;
+    // The data set and class split exactly as training resolves them.
+    let (kind, scheme) = crate::train::data_settings(run).kind_and_scheme()?;
     let info = meta_data::info(data_dir, &kind, scheme, None)?;
     let [c, h, w] = info.image_shape;
     println!(
@@ -290,6 +278,16 @@ pub struct DataSettings<'a> {
 }
 
 impl DataSettings<'_> {
+    /// The data set (with its `[folder]` settings) and the Omniglot class split these settings
+    /// name; the seed draws learn2learn's random split.
+    pub fn kind_and_scheme(&self) -> Result<(DatasetKind, OmniglotSplit)> {
+        let mut kind = dataset_kind(self.dataset)?;
+        if let (DatasetKind::Folder(folder), Some(section)) = (&mut kind, self.folder) {
+            *folder = section.dataset(&folder.path);
+        }
+        Ok((kind, omniglot_scheme(self.omniglot_split, self.seed)?))
+    }
+
     /// The episode sampler of `split` with `ways`/`shots`/`queries`; `None` when the data set has
     /// no such split (Lake's Omniglot split has no validation classes).
     pub fn sampler(
@@ -300,11 +298,7 @@ impl DataSettings<'_> {
         queries: usize,
         seed: u64,
     ) -> Result<Option<EpisodeSampler>> {
-        let mut kind = dataset_kind(self.dataset)?;
-        if let (DatasetKind::Folder(folder), Some(section)) = (&mut kind, self.folder) {
-            *folder = section.dataset(&folder.path);
-        }
-        let scheme = omniglot_scheme(self.omniglot_split, self.seed)?;
+        let (kind, scheme) = self.kind_and_scheme()?;
         match meta_data::load_split_sampler(
             self.data_dir,
             &kind,

@@ -301,6 +301,22 @@ impl RunConfig {
         }
     }
 
+    /// Checks the `[folder]` section: only with a `folder:PATH` data set, and every value in
+    /// range.
+    pub fn validate_folder(&self) -> Result<()> {
+        if let Some(folder) = &self.folder {
+            if !self.dataset.starts_with("folder:") {
+                bail!(
+                    "the configuration has a [folder] section but --dataset is `{}`: remove the \
+                     section or use --dataset folder:PATH",
+                    self.dataset
+                );
+            }
+            folder.check()?;
+        }
+        Ok(())
+    }
+
     /// Checks the sections: none for an algorithm or backbone other than the run's, and every
     /// value in range.
     pub fn validate_sections(&self) -> Result<()> {
@@ -321,16 +337,7 @@ impl RunConfig {
                 );
             }
         }
-        if let Some(folder) = &self.folder {
-            if !self.dataset.starts_with("folder:") {
-                bail!(
-                    "the configuration has a [folder] section but --dataset is `{}`: remove the \
-                     section or use --dataset folder:PATH",
-                    self.dataset
-                );
-            }
-            folder.check()?;
-        }
+        self.validate_folder()?;
         if let Some(augment) = &self.augment {
             augment
                 .check([0, self.image_size, self.image_size])

@@ -274,4 +274,9 @@ fn data_info_shows_the_split_that_the_folder_settings_give() {
         metalearn(&["data", "info", &folder, "--set", "ways=3"]),
         &["--set ways=3", "folder."],
     );
+    // A [folder] setting for a data set that is not a folder is refused as `train` refuses it.
+    fails_with(
+        metalearn(&["data", "info", "omniglot", "--set", "folder.channels=1"]),
+        &["[folder]", "folder:PATH"],
+    );
 }

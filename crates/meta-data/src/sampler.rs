@@ -210,6 +210,7 @@ impl EpisodeSampler {
         let mut picks = Vec::with_capacity(k + q);
         let mut scratch = Vec::new();
         let mut augment_scratch = Vec::new();
+        let augment = self.image_augment.is_active();
         for (label, &split_class) in chosen.iter().enumerate() {
             episode.classes[label] = split_class;
             let ClassRef { class, rotation } = self.split.classes[split_class];
@@ -228,7 +229,6 @@ impl EpisodeSampler {
                     &mut episode.query_images[at..at + len]
                 };
                 let src = self.store.image(class, image);
-                let augment = self.image_augment.is_active();
                 for c in 0..channels {
                     let range = c * plane..(c + 1) * plane;
                     // Augmentation works in pixel units; the affine map follows it.
