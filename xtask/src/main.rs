@@ -187,11 +187,6 @@ fn test(args: &[String]) -> Result<()> {
         .with_context(|| format!("META_DATA_DIR {} does not exist", data_dir.display()))?;
     let mut cmd = cargo();
     cmd.env("META_DATA_DIR", &data_dir);
-    // burn's backend RNG is global: tests that seed it and build models would race when run on
-    // parallel test threads. One test at a time (the backend still uses every core inside).
-    if std::env::var_os("RUST_TEST_THREADS").is_none() {
-        cmd.env("RUST_TEST_THREADS", "1");
-    }
     cmd.args(["test", "--workspace"]);
     if !features.is_empty() {
         cmd.args(["--features", &features.join(",")]);

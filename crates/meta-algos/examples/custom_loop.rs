@@ -11,7 +11,6 @@
 use burn::backend::{Autodiff, Flex};
 use burn::module::{AutodiffModule, Module};
 use burn::optim::{AdamConfig, GradientsParams, Optimizer};
-use burn::tensor::backend::Backend;
 use meta_backbones::{
     Backbone, Conv4, Conv4Config, GradOrder, InnerLoop, accuracy, adapt, cross_entropy, force_init,
 };
@@ -72,13 +71,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (train, test) = (sampler(Split::Train, 1)?, sampler(Split::Test, 2)?);
 
     let device = Default::default();
-    B::seed(&device, 0);
+    // Initial weights (and dropout masks) come from this thread's seeded generator.
+    meta_backbones::rng::seed(0);
     let config = Conv4Config {
         hidden: 32,
         ..Conv4Config::default()
     };
     let mut model: Conv4<B> = config.init(&device);
-    // burn initialises parameters lazily; read them all now so clones share one initialisation.
+    // Parameters a module leaves lazy are read now, so that clones share one initialisation.
     force_init(&model);
     let mut optim = AdamConfig::new().init();
     let inner = InnerLoop::default(); // 1 step of 0.4, exact second order, every parameter

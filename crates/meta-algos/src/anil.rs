@@ -37,14 +37,13 @@ pub type Anil<F> = MamlFamily<F, AnilKind>;
 mod tests {
     use super::*;
     use crate::MetaLearner;
-    use crate::maml_family::test_util::{TB, factory, flat, flat_grads, task};
-    use burn::tensor::backend::Backend;
+    use crate::maml_family::test_util::{factory, flat, flat_grads, task};
     use meta_backbones::adapt;
 
     #[test]
     fn anil_adapts_only_the_head_and_still_meta_learns_the_body() {
         let device = Default::default();
-        TB::seed(&device, 11);
+        meta_backbones::rng::seed(11);
         let anil = Anil::new(factory(), AnilConfig::default());
         let model = anil.init_model(&device);
         let t = task(&device);

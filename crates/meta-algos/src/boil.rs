@@ -36,13 +36,12 @@ pub type Boil<F> = MamlFamily<F, BoilKind>;
 mod tests {
     use super::*;
     use crate::MetaLearner;
-    use crate::maml_family::test_util::{TB, factory, flat, flat_grads, task};
-    use burn::tensor::backend::Backend;
+    use crate::maml_family::test_util::{factory, flat, flat_grads, task};
 
     #[test]
     fn boil_freezes_the_head_in_the_inner_loop_but_meta_learns_it() {
         let device = Default::default();
-        TB::seed(&device, 13);
+        meta_backbones::rng::seed(13);
         let boil = Boil::new(factory(), BoilConfig::default());
         let model = boil.init_model(&device);
         let t = task(&device);

@@ -122,6 +122,7 @@ where
         ));
     }
     B::seed(device, config.seed);
+    meta_backbones::rng::seed(config.seed);
     let acc = episode_accuracies(learner, model, source, 0..config.episodes as u64, device);
     let (mean, ci95) = mean_ci95(&acc);
     Ok(EvalReport {

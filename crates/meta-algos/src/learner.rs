@@ -56,6 +56,21 @@ pub trait MetaLearner<B: AutodiffBackend>: Send {
         tasks: &[Task<B>],
     ) -> (GradientsParams, StepStats);
 
+    /// [`meta_gradients`](MetaLearner::meta_gradients) at meta-iteration `iteration` (0-based)
+    /// of a run; what the trainer calls. Algorithms whose objective changes as training goes on
+    /// (MAML++'s annealed multi-step loss and derivative order) override it; a function of
+    /// `iteration` only, so a resumed run computes what the uninterrupted one did. Default: the
+    /// same as `meta_gradients`.
+    fn meta_gradients_at(
+        &self,
+        model: &Self::Model,
+        tasks: &[Task<B>],
+        iteration: u64,
+    ) -> (GradientsParams, StepStats) {
+        let _ = iteration;
+        self.meta_gradients(model, tasks)
+    }
+
     /// Adapts `model` to a support set (test-time inner steps for the MAML family, prototypes for
     /// metric methods).
     fn adapt(

@@ -6,7 +6,8 @@
 //! episodes, best-model tracking, NaN/inf detection, atomic checkpoints with exact resumption);
 //! [`evaluate_sampler`] runs the evaluation protocol (T episodes from a fixed seed, mean ± 95% CI).
 //!
-//! Algorithms: [`Maml`], [`Fomaml`], [`Anil`], [`Boil`], [`Reptile`], [`MetaSgd`] (MAML family),
+//! Algorithms: [`Maml`], [`Fomaml`], [`Anil`], [`Boil`], [`Reptile`], [`MetaSgd`],
+//! [`MamlPlusPlus`] (MAML family),
 //! [`ProtoNet`], [`MatchingNet`] (metric), [`MetaNetEb`] (Meta Networks, embedding-based) and
 //! [`MetaNet`] (Meta Networks, original model-based form). Metric and Meta-Networks algorithms
 //! take a [`BackboneFactory`] — any `meta_backbones` config such as [`meta_backbones::Conv4Config`],
@@ -58,6 +59,7 @@ mod grad_norm;
 pub mod learner;
 pub mod maml;
 mod maml_family;
+pub mod mamlpp;
 pub mod matchingnet;
 pub mod metanet;
 pub mod metanet_eb;
@@ -73,6 +75,8 @@ pub mod trainer;
 
 #[cfg(test)]
 mod maml_reference_tests;
+#[cfg(test)]
+mod mamlpp_reference_tests;
 #[cfg(test)]
 mod metric_tests;
 #[cfg(test)]
@@ -92,11 +96,14 @@ pub use trainer::{
     AdamParams, GradClip, IterationMetrics, LrSchedule, OuterOptimizer, StepTiming, TrainSummary,
     Trainer, TrainerConfig, Validation,
 };
-// MAML family (maml.rs … metasgd.rs).
+// MAML family (maml.rs … metasgd.rs, mamlpp.rs).
 pub use anil::{Anil, AnilConfig};
 pub use boil::{Boil, BoilConfig};
 pub use fomaml::{Fomaml, FomamlConfig};
 pub use maml::{Maml, MamlConfig};
 pub use maml_family::{AdaptedModel, MamlFamily, MamlVariant};
+pub use mamlpp::{
+    MamlPlusPlus, MamlPlusPlusConfig, MamlPlusPlusModel, MamlPlusPlusOptions, step_loss_weights,
+};
 pub use metasgd::{LrInit, MetaSgd, MetaSgdConfig, MetaSgdModel};
 pub use reptile::{InnerOptimizer, Reptile, ReptileConfig};

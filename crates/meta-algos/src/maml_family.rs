@@ -293,8 +293,12 @@ pub(crate) mod test_util {
 
     impl<B: Backend> Dense<B> {
         fn new(d_in: usize, d_out: usize, device: &B::Device) -> Self {
-            let w = Tensor::random([d_in, d_out], Distribution::Uniform(-0.8, 0.8), device);
-            let b = Tensor::random([d_out], Distribution::Uniform(-0.3, 0.3), device);
+            let w = meta_backbones::rng::random(
+                [d_in, d_out],
+                Distribution::Uniform(-0.8, 0.8),
+                device,
+            );
+            let b = meta_backbones::rng::random([d_out], Distribution::Uniform(-0.3, 0.3), device);
             Self {
                 weight: Param::from_tensor(w),
                 bias: Param::from_tensor(b),
@@ -340,8 +344,13 @@ pub(crate) mod test_util {
         let labels = || {
             Tensor::<TB, 1, Int>::from_data(TensorData::new(vec![0i64, 0, 1, 1, 2, 2], [6]), device)
         };
-        let images =
-            || Tensor::<TB, 4>::random([6, 1, 2, 2], Distribution::Normal(0.0, 1.0), device);
+        let images = || {
+            meta_backbones::rng::random::<TB, 4>(
+                [6, 1, 2, 2],
+                Distribution::Normal(0.0, 1.0),
+                device,
+            )
+        };
         Task {
             ways: 3,
             support_x: images(),

@@ -23,21 +23,21 @@ use meta_data::Task;
 use crate::maml_family::test_util::{Dense, TB, TinyNet, factory, flat_grads, rel_err};
 use crate::{Anil, Boil, Fomaml, MamlConfig, MetaLearner};
 
-const D_IN: usize = 4;
-const HIDDEN: usize = 5;
-const WAYS: usize = 3;
+pub(crate) const D_IN: usize = 4;
+pub(crate) const HIDDEN: usize = 5;
+pub(crate) const WAYS: usize = 3;
 /// Body tensors (`body.weight` `[4, 5]`, `body.bias` `[5]`) come first in visit order.
-const BODY: usize = D_IN * HIDDEN + HIDDEN;
-const PARAMS: usize = BODY + HIDDEN * WAYS + WAYS;
-const STEPS: usize = 2;
+pub(crate) const BODY: usize = D_IN * HIDDEN + HIDDEN;
+pub(crate) const PARAMS: usize = BODY + HIDDEN * WAYS + WAYS;
+pub(crate) const STEPS: usize = 2;
 const INNER_LR: f64 = 0.5;
 
 /// One task in plain numbers: flattened 2×2 images and labels, support and query.
-struct PlainTask {
-    support_x: Vec<[f64; D_IN]>,
-    support_y: Vec<usize>,
-    query_x: Vec<[f64; D_IN]>,
-    query_y: Vec<usize>,
+pub(crate) struct PlainTask {
+    pub support_x: Vec<[f64; D_IN]>,
+    pub support_y: Vec<usize>,
+    pub query_x: Vec<[f64; D_IN]>,
+    pub query_y: Vec<usize>,
 }
 
 /// A deterministic value in `[-scale, scale]` (no RNG: nothing to race on), exact in f32 so
@@ -52,7 +52,7 @@ fn wave(i: usize, salt: f64, scale: f64) -> f64 {
 const SET: usize = 8;
 
 /// Task `t`: 3-way, labels 0, 1, 2, 0, 1, 2, 0, 1 in both support and query set.
-fn plain_task(t: usize) -> PlainTask {
+pub(crate) fn plain_task(t: usize) -> PlainTask {
     let images = |offset: usize| -> Vec<[f64; D_IN]> {
         (0..SET)
             .map(|n| std::array::from_fn(|k| wave(offset + n * D_IN + k, t as f64, 1.5)))
@@ -68,12 +68,12 @@ fn plain_task(t: usize) -> PlainTask {
 }
 
 /// The meta-parameters θ, flattened in visit order.
-fn theta() -> Vec<f64> {
+pub(crate) fn theta() -> Vec<f64> {
     (0..PARAMS).map(|i| wave(i, 0.3, 0.8)).collect()
 }
 
 /// Mean cross-entropy of the MLP `θ` on `(x, y)` and its gradient (visit order), by hand.
-fn loss_and_gradient(theta: &[f64], x: &[[f64; D_IN]], y: &[usize]) -> (f64, Vec<f64>) {
+pub(crate) fn loss_and_gradient(theta: &[f64], x: &[[f64; D_IN]], y: &[usize]) -> (f64, Vec<f64>) {
     let (w1, rest) = theta.split_at(D_IN * HIDDEN);
     let (b1, rest) = rest.split_at(HIDDEN);
     let (w2, b2) = rest.split_at(HIDDEN * WAYS);
@@ -158,7 +158,7 @@ fn finite_differences(theta: &[f64], tasks: &[PlainTask], group: ParamGroup) -> 
 }
 
 /// An f64 tensor on the autodiff backend holding `values`.
-fn f64_tensor<const D: usize>(values: &[f64], shape: [usize; D]) -> Tensor<TB, D> {
+pub(crate) fn f64_tensor<const D: usize>(values: &[f64], shape: [usize; D]) -> Tensor<TB, D> {
     let data = TensorData::new(values.to_vec(), shape);
     let t = Tensor::<Flex, D>::from_data(data, &Default::default()).cast(DType::F64);
     assert_eq!(t.dtype(), DType::F64);
@@ -166,7 +166,7 @@ fn f64_tensor<const D: usize>(values: &[f64], shape: [usize; D]) -> Tensor<TB, D
 }
 
 /// The tiny MLP with parameters `theta`, as f64 tensors.
-fn f64_model(theta: &[f64]) -> TinyNet<TB> {
+pub(crate) fn f64_model(theta: &[f64]) -> TinyNet<TB> {
     let dense = |values: &[f64], d_in: usize, d_out: usize| {
         let (w, b) = values.split_at(d_in * d_out);
         Dense {
@@ -181,7 +181,7 @@ fn f64_model(theta: &[f64]) -> TinyNet<TB> {
 }
 
 /// `task` as f64 tensors (`[8, 1, 2, 2]` images).
-fn f64_task(task: &PlainTask) -> Task<TB> {
+pub(crate) fn f64_task(task: &PlainTask) -> Task<TB> {
     let images = |x: &[[f64; D_IN]]| {
         let flat: Vec<f64> = x.iter().flatten().copied().collect();
         f64_tensor(&flat, [x.len(), 1, 2, 2])

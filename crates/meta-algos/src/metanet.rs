@@ -123,12 +123,7 @@ fn uniform<B: Backend>(
     fan_in: usize,
     device: &B::Device,
 ) -> Param<Tensor<B, 2>> {
-    let bound = 1.0 / (fan_in.max(1) as f64).sqrt();
-    Param::from_tensor(Tensor::random(
-        shape,
-        burn::tensor::Distribution::Uniform(-bound, bound),
-        device,
-    ))
+    Param::from_tensor(meta_backbones::rng::fan_in_uniform(shape, fan_in, device))
 }
 
 /// Andrychowicz et al. (2016) preprocessing of gradient scalars, `p = 10`: `[N, D] → [N, 2D]`.

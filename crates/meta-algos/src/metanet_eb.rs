@@ -10,7 +10,7 @@
 
 use burn::module::{Module, Param};
 use burn::optim::GradientsParams;
-use burn::tensor::{Distribution, Int, Tensor, backend::AutodiffBackend, backend::Backend};
+use burn::tensor::{Int, Tensor, backend::AutodiffBackend, backend::Backend};
 use meta_backbones::Backbone;
 use meta_data::Task;
 use serde::{Deserialize, Serialize};
@@ -78,10 +78,9 @@ pub(crate) fn uniform_matrix<B: Backend>(
     cols: usize,
     device: &B::Device,
 ) -> Param<Tensor<B, 2>> {
-    let bound = 1.0 / (cols.max(1) as f64).sqrt();
-    Param::from_tensor(Tensor::random(
+    Param::from_tensor(meta_backbones::rng::fan_in_uniform(
         [rows, cols],
-        Distribution::Uniform(-bound, bound),
+        cols,
         device,
     ))
 }

@@ -119,7 +119,8 @@ impl<B: Backend> ModuleMapper<B> for FillRates {
         let rates = match self.0 {
             LrInit::Constant { value } => Tensor::full(shape, value, &device),
             LrInit::Uniform { low, high } => {
-                Tensor::random(shape, Distribution::Uniform(low, high), &device)
+                let dims: [usize; D] = shape.dims();
+                meta_backbones::rng::random(dims, Distribution::Uniform(low, high), &device)
             }
         };
         let rates = rates.set_require_grad(tensor.is_require_grad());
@@ -219,12 +220,12 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::maml_family::test_util::{TB, factory, flat, flat_grads, task};
+    use crate::maml_family::test_util::{factory, flat, flat_grads, task};
 
     #[test]
     fn metasgd_learning_rates_start_in_range_and_receive_gradients() {
         let device = Default::default();
-        TB::seed(&device, 17);
+        meta_backbones::rng::seed(17);
         let msgd = MetaSgd::new(factory(), MetaSgdConfig::default());
         let model = msgd.init_model(&device);
         let rates = flat(&model.lrs);

@@ -259,12 +259,11 @@ where
 mod pseudo_gradient_tests {
     use super::*;
     use crate::maml_family::test_util::{TB, factory, flat, flat_grads, task};
-    use burn::tensor::backend::Backend;
 
     #[test]
     fn one_sgd_step_pseudo_gradient_is_lr_times_the_mean_support_gradient() {
         let device = Default::default();
-        TB::seed(&device, 19);
+        meta_backbones::rng::seed(19);
         let config = ReptileConfig {
             inner_steps_train: 1,
             inner_lr: 0.1,
@@ -300,7 +299,7 @@ mod pseudo_gradient_tests {
     #[test]
     fn adam_pseudo_gradient_is_phi_minus_adapted_weights() {
         let device = Default::default();
-        TB::seed(&device, 23);
+        meta_backbones::rng::seed(23);
         let config = ReptileConfig {
             inner_steps_train: 3,
             inner_steps_test: 3,

@@ -161,7 +161,11 @@ mod tests {
         let learner = ProtoNet::new(Conv4Config::default(), ProtoNetConfig::default());
         let model: <ProtoNet<Conv4Config> as MetaLearner<TB>>::Model = learner.init_model(&device);
         let images = |n: usize| {
-            Tensor::<TB, 4>::random([n, 1, 28, 28], Distribution::Uniform(0.0, 1.0), &device)
+            meta_backbones::rng::random::<TB, 4>(
+                [n, 1, 28, 28],
+                Distribution::Uniform(0.0, 1.0),
+                &device,
+            )
         };
         let labels = Tensor::<TB, 1, Int>::from_data(TensorData::from([0i64, 1, 2, 3, 4]), &device);
         let (support_x, query_x) = (images(5), images(75));

@@ -21,7 +21,11 @@ impl<B: Backend> TinyNet<B> {
     pub fn new(input: usize, hidden: usize, classes: usize, device: &B::Device) -> Self {
         let u = |r: usize, c: usize| {
             let b = 1.0 / (r as f64).sqrt();
-            Param::from_tensor(Tensor::random([r, c], Distribution::Uniform(-b, b), device))
+            Param::from_tensor(meta_backbones::rng::random(
+                [r, c],
+                Distribution::Uniform(-b, b),
+                device,
+            ))
         };
         Self {
             w1: u(input, hidden),

@@ -158,11 +158,13 @@ pub struct Trainer<B: AutodiffBackend, L: MetaLearner<B>> {
 }
 
 impl<B: AutodiffBackend, L: MetaLearner<B>> Trainer<B, L> {
-    /// A trainer with freshly initialised meta-parameters (the backend is seeded with
-    /// `config.seed` first, so initialisation is reproducible).
+    /// A trainer with freshly initialised meta-parameters, drawn from the calling thread's
+    /// [`meta_backbones::rng`] seeded with `config.seed` (burn's backend generator is seeded too,
+    /// for modules that draw from it), so initialisation is reproducible.
     pub fn new(learner: L, config: TrainerConfig, device: &B::Device) -> Result<Self> {
         config.check()?;
         B::seed(device, config.seed);
+        meta_backbones::rng::seed(config.seed);
         let model = learner.init_model(device);
         // Materialise lazily initialised parameters now, from the seeded RNG.
         let _ = checkpoint::param_shapes::<B, _>(&model);
@@ -328,7 +330,8 @@ impl<B: AutodiffBackend, L: MetaLearner<B>> Trainer<B, L> {
         let start = Instant::now();
         let it = self.iteration;
         B::seed(&self.device, iteration_seed(self.config.seed, it));
-        let (mut grads, stats) = self.learner.meta_gradients(&self.model, tasks);
+        meta_backbones::rng::seed(iteration_seed(self.config.seed, it));
+        let (mut grads, stats) = self.learner.meta_gradients_at(&self.model, tasks, it);
         barrier(&self.device)?;
         let meta_grad_s = start.elapsed().as_secs_f64();
         if !stats.loss.is_finite() {

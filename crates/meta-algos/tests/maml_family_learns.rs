@@ -20,10 +20,11 @@ use std::time::Instant;
 use burn::backend::{Autodiff, Flex};
 use meta_algos::{
     Anil, AnilConfig, Boil, BoilConfig, EvalConfig, FnFactory, Fomaml, FomamlConfig, LrSchedule,
-    Maml, MamlConfig, MetaLearner, MetaSgd, MetaSgdConfig, OuterOptimizer, Reptile, ReptileConfig,
-    Trainer, TrainerConfig, evaluate_sampler,
+    Maml, MamlConfig, MamlPlusPlus, MamlPlusPlusConfig, MamlPlusPlusOptions, MetaLearner, MetaSgd,
+    MetaSgdConfig, OuterOptimizer, Reptile, ReptileConfig, Trainer, TrainerConfig,
+    evaluate_sampler,
 };
-use meta_backbones::{Conv4, Conv4Config, Conv4Variant};
+use meta_backbones::{BnConfig, BnMode, Conv4, Conv4Config, Conv4Variant};
 use meta_data::{
     DatasetKind, EpisodeSampler, EpisodeSpec, OmniglotSplit, Split, load_split_sampler,
 };
@@ -48,6 +49,8 @@ const METASGD_MIN: f64 = 0.62;
 const REPTILE_ITERS: u64 = 120;
 const REPTILE_TEST_STEPS: usize = 20;
 const REPTILE_MIN: f64 = 0.53;
+const MAMLPP_ITERS: u64 = 150;
+const MAMLPP_MIN: f64 = 0.60;
 
 /// Conv4 with 32 filters, strided (Finn et al.'s Omniglot variant, no pooling): the cheapest
 /// Conv4 on 28×28 images.
@@ -57,6 +60,23 @@ fn backbone() -> FnFactory<B, Conv4<B>> {
             hidden: 32,
             variant: Conv4Variant::Strided,
             num_classes: WAYS,
+            ..Conv4Config::default()
+        }
+        .init(device)
+    })
+}
+
+/// [`backbone`] with MAML++'s per-step batch-norm (weights, biases and statistics per step).
+fn per_step_backbone(steps: usize) -> FnFactory<B, Conv4<B>> {
+    FnFactory::new("conv4-32-strided-per-step-bn", move |device| {
+        Conv4Config {
+            hidden: 32,
+            variant: Conv4Variant::Strided,
+            num_classes: WAYS,
+            bn: BnConfig {
+                mode: BnMode::PerStep { steps },
+                ..BnConfig::default()
+            },
             ..Conv4Config::default()
         }
         .init(device)
@@ -216,5 +236,31 @@ fn reptile_learns_omniglot_5w1s() {
     };
     if let Some(scores) = train_and_test(learner, trainer, 9) {
         scores.assert_learned("Reptile", REPTILE_MIN);
+    }
+}
+
+#[test]
+fn mamlpp_learns_omniglot_5w1s() {
+    // Every fix on, scaled to the budget: 2 inner steps with learned rates (initial 0.1, the
+    // authors' Omniglot value), per-step batch-norm, the multi-step loss annealed over 3 "epochs"
+    // of 25 iterations, first order for the first epoch, cosine-annealed meta rate.
+    let config = MamlPlusPlusConfig {
+        inner_lr: 0.1,
+        inner_steps_train: 2,
+        inner_steps_test: 2,
+        options: MamlPlusPlusOptions {
+            multi_step_loss_epochs: 3,
+            first_order_epochs: 1,
+            epoch_iterations: 25,
+            ..MamlPlusPlusOptions::default()
+        },
+    };
+    let learner = MamlPlusPlus::new(per_step_backbone(2), config).expect("valid config");
+    let trainer = TrainerConfig {
+        schedule: LrSchedule::Cosine { floor: 1e-4 },
+        ..adam(MAMLPP_ITERS, 4, 3e-3)
+    };
+    if let Some(scores) = train_and_test(learner, trainer, 5) {
+        scores.assert_learned("MAML++", MAMLPP_MIN);
     }
 }

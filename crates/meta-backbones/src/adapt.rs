@@ -131,6 +131,7 @@ where
         cfg.order,
         &mask,
         Rates::Scalar(cfg.lr),
+        |_, _| {},
     )
 }
 
@@ -161,6 +162,7 @@ where
         cfg.order,
         &mask,
         Rates::Scalar(cfg.lr),
+        |_, _| {},
     )
 }
 
@@ -200,6 +202,65 @@ where
         GradOrder::Second,
         &mask,
         Rates::PerParam(rates),
+        |_, _| {},
+    )
+}
+
+/// MAML++'s inner loop (Antoniou et al. 2019, LSLR): SGD steps on the support cross-entropy in
+/// which tensor `j` (visit order, as [`param_paths`](crate::params::param_paths) lists them) is
+/// adapted with its own learned rate per step, `θ_{k+1} = θ_k − rates[j][k] · ∇θ_k`, and not at
+/// all where `rates[j]` is `None` (state tensors are never adapted). The number of steps is the
+/// rate vectors' length; per-step batch-norm uses slot `k` during step `k` as in [`adapt`].
+///
+/// `on_step(k, θ_{k+1})` is called after every step `k` (0-based) with the model adapted so far,
+/// so a caller can add each step's query loss (MAML++'s multi-step loss); the last call's model
+/// is also returned. The rates stay on the tape: a loss of any intermediate or final model
+/// back-propagates to `model`'s parameters (exactly, with [`GradOrder::Second`]) and to the
+/// rates.
+///
+/// # Panics
+/// If `rates` does not hold one entry per tensor of `model`, or the vectors' lengths differ.
+pub fn adapt_per_step<B, M>(
+    model: &M,
+    x: Tensor<B, 4>,
+    y: Tensor<B, 1, Int>,
+    order: GradOrder,
+    rates: &[Option<Tensor<B, 1>>],
+    on_step: impl FnMut(usize, &M),
+) -> M
+where
+    B: AutodiffBackend,
+    M: AdaptableBackbone<B>,
+{
+    let roles = param_roles(model);
+    assert_eq!(
+        rates.len(),
+        roles.len(),
+        "adapt_per_step: one entry of `rates` per tensor of the model"
+    );
+    let mask: Vec<bool> = roles
+        .iter()
+        .zip(rates)
+        .map(|((_, role), r)| r.is_some() && *role != ParamRole::State)
+        .collect();
+    let steps = rates.iter().flatten().next().map_or(0, |r| r.dims()[0]);
+    assert!(
+        rates.iter().flatten().all(|r| r.dims()[0] == steps),
+        "adapt_per_step: every rate vector needs one rate per step"
+    );
+    let per_tensor = rates
+        .iter()
+        .map(|r| r.as_ref().map(|r| r.clone().into_primitive()))
+        .collect();
+    run_inner_loop(
+        model,
+        Input::Images(x),
+        y,
+        steps,
+        order,
+        &mask,
+        Rates::PerStep(per_tensor),
+        on_step,
     )
 }
 
@@ -244,6 +305,8 @@ fn group_mask<B: burn::tensor::backend::Backend, M: Backbone<B>>(
 enum Rates<B: AutodiffBackend> {
     Scalar(f64),
     PerParam(Vec<TensorPrimitive<B>>),
+    /// A `[steps]` vector per tensor (visit order; `None` where not adapted).
+    PerStep(Vec<Option<TensorPrimitive<B>>>),
 }
 
 /// What the inner loop feeds the network: images through the whole backbone, or features that
@@ -289,6 +352,7 @@ fn run_inner_loop<B, M>(
     order: GradOrder,
     mask: &[bool],
     rates: Rates<B>,
+    mut on_step: impl FnMut(usize, &M),
 ) -> M
 where
     B: AutodiffBackend,
@@ -304,9 +368,11 @@ where
             .map(&mut Update {
                 grads,
                 rates: &rates,
+                step,
                 index: 0,
             })
             .fast_copy(step + 1);
+        on_step(step, &current);
     }
     current
 }
@@ -385,6 +451,7 @@ impl<B: AutodiffBackend> ModuleMapper<B> for SetRequireGrad<'_> {
 struct Update<'a, B: AutodiffBackend> {
     grads: Vec<Option<TensorPrimitive<B>>>,
     rates: &'a Rates<B>,
+    step: usize,
     index: usize,
 }
 
@@ -400,6 +467,15 @@ impl<B: AutodiffBackend> ModuleMapper<B> for Update<'_, B> {
         let step = match self.rates {
             Rates::Scalar(lr) => grad.mul_scalar(*lr),
             Rates::PerParam(rates) => grad * Tensor::<B, D>::from_primitive(rates[index].clone()),
+            Rates::PerStep(rates) => {
+                let Some(Some(r)) = rates.get(index) else {
+                    return Param::from_mapped_value(id, theta, mapper);
+                };
+                let rate = Tensor::<B, 1>::from_primitive(r.clone())
+                    .slice([self.step..self.step + 1])
+                    .reshape([1; D]);
+                grad * rate
+            }
         };
         Param::from_mapped_value(id, theta - step, mapper)
     }

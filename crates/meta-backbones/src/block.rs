@@ -31,10 +31,12 @@ impl<B: Backend> ConvBlock<B> {
         bn: &BnConfig,
         device: &B::Device,
     ) -> Self {
-        let conv = Conv2dConfig::new([c_in, c_out], [3, 3])
-            .with_stride([stride, stride])
-            .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-            .init(device);
+        let conv = crate::rng::conv2d(
+            &Conv2dConfig::new([c_in, c_out], [3, 3])
+                .with_stride([stride, stride])
+                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)),
+            device,
+        );
         Self {
             conv,
             bn: bn.init(c_out, device),

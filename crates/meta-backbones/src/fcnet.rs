@@ -97,7 +97,7 @@ pub struct FcBlock<B: Backend> {
     pub linear: Linear<B>,
     /// Its batch-norm.
     pub bn: BatchNorm<B>,
-    /// Dropout.
+    /// Dropout after the block (its masks come from [`rng`](crate::rng)).
     pub dropout: Dropout,
 }
 
@@ -127,7 +127,7 @@ pub struct FcNet<B: Backend> {
 impl<B: Backend> Backbone<B> for FcNet<B> {
     fn embed(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
         self.blocks.iter().fold(flatten(x), |x, b| {
-            b.dropout.forward(relu(b.bn.forward2(b.linear.forward(x))))
+            crate::rng::dropout(relu(b.bn.forward2(b.linear.forward(x))), b.dropout.prob)
         })
     }
     fn head(&self, features: Tensor<B, 2>) -> Tensor<B, 2> {

@@ -56,9 +56,11 @@ pub mod metanet;
 pub mod params;
 pub mod pool;
 pub mod resnet12;
+pub mod rng;
 
 pub use adapt::{
-    AdaptableBackbone, GradOrder, InnerLoop, adapt, adapt_head, adapt_with_lrs, support_gradients,
+    AdaptableBackbone, GradOrder, InnerLoop, adapt, adapt_head, adapt_per_step, adapt_with_lrs,
+    support_gradients,
 };
 pub use any::{AnyBackbone, BackboneConfig};
 pub use backbone::{Backbone, ParamGroup, ParamRole};
@@ -69,5 +71,5 @@ pub use fcnet::{FcNet, FcNetConfig};
 pub use linear::Linear;
 pub use loss::{accuracy, cross_entropy};
 pub use metanet::{MetaNetEmbedding, MetaNetEmbeddingConfig};
-pub use params::{force_init, param_difference, param_roles, step_dependent};
+pub use params::{force_init, param_difference, param_paths, param_roles, step_dependent};
 pub use resnet12::{ResNet12, ResNet12Config};

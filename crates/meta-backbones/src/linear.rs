@@ -2,7 +2,6 @@
 //! supports a second backward pass.
 
 use burn::module::{Module, Param};
-use burn::nn::Initializer;
 use burn::tensor::{Tensor, backend::Backend};
 
 /// `y = x W + b` with `W: [d_in, d_out]`, `b: [d_out]`.
@@ -16,19 +15,11 @@ pub struct Linear<B: Backend> {
 
 impl<B: Backend> Linear<B> {
     /// A layer initialised like PyTorch's `nn.Linear` (weight Kaiming-uniform with gain
-    /// `1/√3`, i.e. `U(±1/√d_in)`, bias `U(±1/√d_in)`).
+    /// `1/√3`, i.e. `U(±1/√d_in)`, bias `U(±1/√d_in)`), drawn from the calling thread's
+    /// [`rng`](crate::rng).
     pub fn new(d_in: usize, d_out: usize, device: &B::Device) -> Self {
-        let bound = 1.0 / (d_in.max(1) as f64).sqrt();
-        let weight = Initializer::Uniform {
-            min: -bound,
-            max: bound,
-        }
-        .init_with([d_in, d_out], Some(d_in), Some(d_out), device);
-        let bias = Initializer::Uniform {
-            min: -bound,
-            max: bound,
-        }
-        .init_with([d_out], Some(d_in), Some(d_out), device);
+        let weight = Param::from_tensor(crate::rng::fan_in_uniform([d_in, d_out], d_in, device));
+        let bias = Param::from_tensor(crate::rng::fan_in_uniform([d_out], d_in, device));
         Self { weight, bias }
     }
 

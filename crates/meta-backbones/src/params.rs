@@ -48,6 +48,16 @@ pub fn param_roles<B: Backend, M: Backbone<B>>(model: &M) -> Vec<(ParamId, Param
     out
 }
 
+/// `(path, role)` of every float tensor of `model`, in visit order: the field names from the
+/// backbone's root to the tensor (e.g. `["blocks", "0", "bn", "gamma"]`) and its role.
+pub fn param_paths<B: Backend, M: Backbone<B>>(model: &M) -> Vec<(Vec<String>, ParamRole)> {
+    let mut out = Vec::new();
+    for_each_tensor(model, |path, _, _| {
+        out.push((path.to_vec(), M::param_role(path)))
+    });
+    out
+}
+
 /// Whether `model`'s forward pass depends on the inner step it is copied for
 /// ([`Backbone::fast_copy`]): true when some `[slots, channels]` state tensor holds more than
 /// one slot (MAML++ per-step batch-norm). Inner loops may cache body features only when this is false.

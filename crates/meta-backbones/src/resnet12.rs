@@ -83,10 +83,12 @@ impl ResNet12Config {
 
 fn conv<B: Backend>(c_in: usize, c_out: usize, k: usize, device: &B::Device) -> Conv2d<B> {
     let p = k / 2;
-    Conv2dConfig::new([c_in, c_out], [k, k])
-        .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
-        .with_bias(false)
-        .init(device)
+    crate::rng::conv2d(
+        &Conv2dConfig::new([c_in, c_out], [k, k])
+            .with_padding(PaddingConfig2d::Explicit(p, p, p, p))
+            .with_bias(false),
+        device,
+    )
 }
 
 /// Leaky ReLU composed of two ReLUs (double-backward safe).

@@ -53,7 +53,8 @@ fn cases() -> Vec<([usize; 4], [usize; 4], ConvGeom)> {
 }
 
 fn random<B: Backend, const D: usize>(shape: [usize; D], dtype: DType) -> Tensor<B, D> {
-    Tensor::<B, D>::random(shape, Distribution::Normal(0.0, 1.0), &Default::default()).cast(dtype)
+    meta_backbones::rng::random::<B, D>(shape, Distribution::Normal(0.0, 1.0), &Default::default())
+        .cast(dtype)
 }
 
 fn values<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f64> {
@@ -459,7 +460,8 @@ fn meta_gradient_does_not_depend_on_the_thread_count() {
         ..Default::default()
     }
     .init(&dev);
-    let x = Tensor::<A1, 4>::random([24, 1, 28, 28], Distribution::Normal(0.0, 1.0), &dev);
+    let x =
+        meta_backbones::rng::random::<A1, 4>([24, 1, 28, 28], Distribution::Normal(0.0, 1.0), &dev);
     let one = meta_gradient_with_threads(1, &model, &x);
     assert!(one.iter().any(|v| *v != 0.0) && one.iter().all(|v| v.is_finite()));
     for threads in [2, 3] {

@@ -4,8 +4,8 @@ use crate::config::RunConfig;
 use anyhow::{Result, bail};
 use burn::tensor::backend::AutodiffBackend;
 use meta_algos::{
-    Anil, AnilConfig, Boil, BoilConfig, Fomaml, FomamlConfig, Maml, MamlConfig, MatchingNet,
-    MetaLearner, MetaNet, MetaNetEb, MetaSgd, ProtoNet, Reptile,
+    Anil, AnilConfig, Boil, BoilConfig, Fomaml, FomamlConfig, Maml, MamlConfig, MamlPlusPlus,
+    MatchingNet, MetaLearner, MetaNet, MetaNetEb, MetaSgd, ProtoNet, Reptile,
 };
 use meta_backbones::{
     BackboneConfig, Conv4Config, FcNetConfig, MetaNetEmbeddingConfig, ResNet12Config,
@@ -19,6 +19,7 @@ pub const ALGOS: &[&str] = &[
     "boil",
     "reptile",
     "metasgd",
+    "mamlpp",
     "protonet",
     "matchingnet",
     "metanet",
@@ -146,6 +147,7 @@ where
         )),
         "reptile" => job.run(Reptile::new(factory, config.reptile_config())),
         "metasgd" => job.run(MetaSgd::new(factory, config.metasgd_config())),
+        "mamlpp" => job.run(MamlPlusPlus::new(factory, config.mamlpp_config())?),
         "protonet" => job.run(ProtoNet::new(factory, config.protonet.unwrap_or_default())),
         "matchingnet" => job.run(MatchingNet::new(
             factory,

@@ -8,7 +8,9 @@ use crate::sections::{
 };
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use meta_algos::{LrSchedule, MatchingNetConfig, MetaNetEbConfig, ProtoNetConfig};
+use meta_algos::{
+    LrSchedule, MamlPlusPlusOptions, MatchingNetConfig, MetaNetEbConfig, ProtoNetConfig,
+};
 use meta_data::ImageAugment;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -20,7 +22,8 @@ pub const DEFAULT_DATA_DIR: &str = "datasets";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RunConfig {
-    /// Algorithm: maml, fomaml, anil, boil, reptile, metasgd, protonet, matchingnet, metanet, metanet-eb.
+    /// Algorithm: maml, fomaml, anil, boil, reptile, metasgd, mamlpp, protonet, matchingnet, metanet,
+    /// metanet-eb.
     pub algo: String,
     /// `omniglot`, `miniimagenet` or `folder:PATH`.
     pub dataset: String,
@@ -87,6 +90,10 @@ pub struct RunConfig {
     /// `[metasgd]`: how Meta-SGD's learned rates start.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metasgd: Option<MetaSgdSection>,
+    /// `[mamlpp]`: MAML++'s learned rates, batch-norm adaptation, multi-step loss and
+    /// derivative-order schedules (its inner rate and steps are the top-level keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mamlpp: Option<MamlPlusPlusOptions>,
     /// `[matchingnet]`: Matching Networks' attention temperature.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub matchingnet: Option<MatchingNetConfig>,
@@ -125,7 +132,8 @@ pub struct RunConfig {
 /// Keys and sections that [`RunConfig`] does not have are refused when the layer is applied.
 #[derive(Debug, Clone, Default, PartialEq, Args, Serialize, Deserialize)]
 pub struct ConfigOverrides {
-    /// Algorithm: maml, fomaml, anil, boil, reptile, metasgd, protonet, matchingnet, metanet, metanet-eb.
+    /// Algorithm: maml, fomaml, anil, boil, reptile, metasgd, mamlpp, protonet, matchingnet, metanet,
+    /// metanet-eb.
     #[arg(long)]
     pub algo: Option<String>,
     /// Data set: omniglot, miniimagenet or folder:PATH.
@@ -240,6 +248,7 @@ impl Default for RunConfig {
             augment: None,
             reptile: None,
             metasgd: None,
+            mamlpp: None,
             matchingnet: None,
             protonet: None,
             metanet: None,

@@ -74,6 +74,13 @@ fn all_changed() -> RunConfig {
             init: MetaSgdInit::Constant,
             init_low: 0.01,
         }),
+        mamlpp: Some(meta_algos::MamlPlusPlusOptions {
+            learn_rates: false,
+            adapt_bn: true,
+            multi_step_loss_epochs: 3,
+            first_order_epochs: 2,
+            epoch_iterations: 100,
+        }),
         matchingnet: Some(MatchingNetConfig { temperature: 10.0 }),
         protonet: Some(ProtoNetConfig {}),
         metanet: Some(MetaNetSection {
@@ -116,6 +123,7 @@ fn default_with_every_section() -> RunConfig {
         augment: Some(ImageAugment::default()),
         reptile: Some(Default::default()),
         metasgd: Some(Default::default()),
+        mamlpp: Some(Default::default()),
         matchingnet: Some(Default::default()),
         protonet: Some(Default::default()),
         metanet: Some(Default::default()),

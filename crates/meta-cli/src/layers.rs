@@ -53,9 +53,18 @@ pub fn preset_overrides(preset: &meta_algos::presets::Preset) -> ConfigOverrides
         let reptile = toml::Table::from_iter([("inner_batch".to_string(), (batch as i64).into())]);
         sections.insert(preset.algo.to_string(), reptile.into());
     }
+    let mut backbone = toml::Table::new();
     if let Some(hidden) = preset.hidden {
-        let conv4 = toml::Table::from_iter([("hidden".to_string(), (hidden as i64).into())]);
-        sections.insert(preset.backbone.to_string(), conv4.into());
+        backbone.insert("hidden".into(), (hidden as i64).into());
+    }
+    if let Some(bn) = &preset.bn {
+        backbone.insert("bn".into(), section_value(bn));
+    }
+    if !backbone.is_empty() {
+        sections.insert(preset.backbone.to_string(), backbone.into());
+    }
+    if let Some(mamlpp) = &preset.mamlpp {
+        sections.insert(preset.algo.to_string(), section_value(mamlpp));
     }
     if preset.augment.is_active() {
         sections.insert("augment".into(), section_value(&preset.augment));
@@ -110,6 +119,32 @@ mod tests {
                 assert_eq!((&*preset.algo, preset.ways), (*algo, ways), "{name}");
             }
         }
+    }
+
+    #[test]
+    fn mamlpp_presets_carry_per_step_batch_norm_and_their_schedules() {
+        use meta_algos::{LrSchedule, MamlPlusPlusOptions};
+        use meta_backbones::BnMode;
+        let omniglot = resolved("mamlpp-omniglot-20w1s");
+        let conv4 = omniglot.conv4.clone().unwrap();
+        assert_eq!(conv4.bn.mode, BnMode::PerStep { steps: 5 });
+        assert_eq!(omniglot.mamlpp, Some(MamlPlusPlusOptions::OMNIGLOT));
+        assert_eq!(omniglot.schedule, Some(LrSchedule::Cosine { floor: 1e-5 }));
+        assert_eq!((omniglot.meta_batch, omniglot.queries), (8, 1));
+        let mini = resolved("mamlpp-miniimagenet-5w5s");
+        assert_eq!(mini.mamlpp, Some(MamlPlusPlusOptions::MINI_IMAGENET));
+        assert_eq!(mini.conv4.clone().unwrap().hidden, Some(48));
+        assert_eq!((mini.meta_batch, mini.inner_lr), (2, 0.01));
+        // One learned rate per training step: more test steps are refused, naming the flag.
+        let flags = ConfigOverrides {
+            test_inner_steps: Some(6),
+            ..ConfigOverrides::default()
+        };
+        let err = layered(Some("mamlpp-omniglot-5w1s"), None, &flags)
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(format!("{err:#}").contains("--test-inner-steps"), "{err:#}");
     }
 
     #[test]

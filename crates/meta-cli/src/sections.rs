@@ -11,8 +11,8 @@
 use crate::config::RunConfig;
 use anyhow::{Result, bail};
 use meta_algos::{
-    AdamParams, GradClip, InnerOptimizer, LrInit, LrSchedule, MetaNetConfig, MetaSgdConfig,
-    OuterOptimizer, ReptileConfig,
+    AdamParams, GradClip, InnerOptimizer, LrInit, LrSchedule, MamlPlusPlusConfig, MetaNetConfig,
+    MetaSgdConfig, OuterOptimizer, ReptileConfig,
 };
 use meta_backbones::{BnConfig, Conv4Variant, FcNetConfig, MetaNetEmbeddingConfig, ResNet12Config};
 use serde::{Deserialize, Serialize};
@@ -252,6 +252,16 @@ impl RunConfig {
         }
     }
 
+    /// MAML++'s configuration.
+    pub fn mamlpp_config(&self) -> MamlPlusPlusConfig {
+        MamlPlusPlusConfig {
+            inner_lr: self.inner_lr,
+            inner_steps_train: self.inner_steps,
+            inner_steps_test: self.test_inner_steps,
+            options: self.mamlpp.unwrap_or_default(),
+        }
+    }
+
     /// The original Meta Networks' configuration.
     pub fn metanet_config(&self) -> MetaNetConfig {
         let section = self.metanet.clone().unwrap_or_default();
@@ -286,6 +296,7 @@ impl RunConfig {
         match self.algo.as_str() {
             "reptile" => _ = self.reptile.get_or_insert_default(),
             "metasgd" => _ = self.metasgd.get_or_insert_default(),
+            "mamlpp" => _ = self.mamlpp.get_or_insert_default(),
             "matchingnet" => _ = self.matchingnet.get_or_insert_default(),
             "protonet" => _ = self.protonet.get_or_insert_default(),
             "metanet" => _ = self.metanet.get_or_insert_default(),
@@ -353,6 +364,11 @@ impl RunConfig {
                 self.inner_lr,
                 s.init_low
             );
+        }
+        if self.mamlpp.is_some() {
+            self.mamlpp_config()
+                .check()
+                .map_err(|e| section("mamlpp", e))?;
         }
         if let Some(c) = self.matchingnet {
             c.check().map_err(|e| section("matchingnet", e))?;

@@ -110,7 +110,7 @@ pub fn backbone_parity<B: AutodiffBackend>(backend: &str, device: B::Device) {
     let tol = tolerance(backend);
     let flex_device = Default::default();
     for (label, config) in backbones() {
-        <Reference as burn::tensor::backend::Backend>::seed(&flex_device, 9);
+        meta_backbones::rng::seed(9);
         let reference = config.init::<Reference>(&flex_device);
         let model = transfer(&reference, config.init::<B>(&device), &device);
         let expected = backbone_probe(&reference, &tasks::<Reference>(0, &flex_device)[0]);

@@ -2,8 +2,8 @@
 //! compiled-in backend as on the reference backend, flex.
 //!
 //! For each backend other than flex (ndarray always; wgpu, tch and cuda when their cargo
-//! feature is on) and each of the ten algorithms — MAML (exact second order), FOMAML, ANIL,
-//! BOIL, Meta-SGD, Reptile, ProtoNet, MatchingNet and both Meta Networks:
+//! feature is on) and each of the eleven algorithms — MAML (exact second order), FOMAML, ANIL,
+//! BOIL, Meta-SGD, MAML++, Reptile, ProtoNet, MatchingNet and both Meta Networks:
 //! - the meta-gradient of the initial meta-parameters on one meta-batch,
 //! - the query losses of three meta-iterations (SGD outer steps, see [`trainer_config`]), and
 //! - the meta-parameters after them
@@ -22,11 +22,12 @@ use burn::optim::GradientsParams;
 use burn::tensor::Tensor;
 use burn::tensor::backend::AutodiffBackend;
 use meta_algos::{
-    Anil, Boil, Fomaml, InnerOptimizer, Maml, MamlConfig, MatchingNet, MatchingNetConfig,
-    MetaLearner, MetaNet, MetaNetConfig, MetaNetEb, MetaNetEbConfig, MetaSgd, MetaSgdConfig,
-    OuterOptimizer, ProtoNet, ProtoNetConfig, Reptile, ReptileConfig, Trainer, TrainerConfig,
+    Anil, Boil, Fomaml, InnerOptimizer, Maml, MamlConfig, MamlPlusPlus, MamlPlusPlusConfig,
+    MamlPlusPlusOptions, MatchingNet, MatchingNetConfig, MetaLearner, MetaNet, MetaNetConfig,
+    MetaNetEb, MetaNetEbConfig, MetaSgd, MetaSgdConfig, OuterOptimizer, ProtoNet, ProtoNetConfig,
+    Reptile, ReptileConfig, Trainer, TrainerConfig,
 };
-use meta_backbones::{Conv4Config, Conv4Variant};
+use meta_backbones::{BnConfig, BnMode, Conv4Config, Conv4Variant};
 
 use backbones::backbone_parity;
 use episodes::tasks;
@@ -284,6 +285,32 @@ macro_rules! backend_parity {
             fn metasgd_matches_flex() {
                 // Per-parameter rates drawn on flex travel in the initial checkpoint.
                 let learner = MetaSgd::new(conv4_strided(), MetaSgdConfig::default());
+                learner_parity::<B, _>(NAME, device(), learner);
+            }
+
+            #[test]
+            fn mamlpp_matches_flex() {
+                // Two steps with learned rates and per-step batch-norm; iteration 0 first order
+                // (DA), then second order, the multi-step loss weights changing every iteration.
+                let backbone = Conv4Config {
+                    bn: BnConfig {
+                        mode: BnMode::PerStep { steps: 2 },
+                        ..BnConfig::default()
+                    },
+                    ..conv4_strided()
+                };
+                let config = MamlPlusPlusConfig {
+                    inner_lr: 0.1,
+                    inner_steps_train: 2,
+                    inner_steps_test: 2,
+                    options: MamlPlusPlusOptions {
+                        multi_step_loss_epochs: 3,
+                        first_order_epochs: 1,
+                        epoch_iterations: 1,
+                        ..MamlPlusPlusOptions::default()
+                    },
+                };
+                let learner = MamlPlusPlus::new(backbone, config).expect("config");
                 learner_parity::<B, _>(NAME, device(), learner);
             }
 
