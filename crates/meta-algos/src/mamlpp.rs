@@ -230,7 +230,7 @@ impl<F> MamlPlusPlus<F> {
                 self.adapts(path, *role).then(|| {
                     if self.config.options.learn_rates {
                         let rates = learned.next().expect("one rate vector per adapted tensor");
-                        rates.val().slice([0..steps])
+                        rates.val().narrow(0, 0, steps)
                     } else {
                         Tensor::full([steps], self.config.inner_lr, device)
                     }

@@ -344,6 +344,8 @@ impl<B: AutodiffBackend> Input<B> {
     }
 }
 
+// The loop's inputs, its update rule and its observer; a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
 fn run_inner_loop<B, M>(
     model: &M,
     input: Input<B>,
@@ -472,7 +474,7 @@ impl<B: AutodiffBackend> ModuleMapper<B> for Update<'_, B> {
                     return Param::from_mapped_value(id, theta, mapper);
                 };
                 let rate = Tensor::<B, 1>::from_primitive(r.clone())
-                    .slice([self.step..self.step + 1])
+                    .narrow(0, self.step, 1)
                     .reshape([1; D]);
                 grad * rate
             }
