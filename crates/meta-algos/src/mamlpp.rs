@@ -421,6 +421,14 @@ mod tests {
         .check()
         .unwrap();
         let err = refused(MamlPlusPlusConfig {
+            inner_steps_train: 0,
+            ..Default::default()
+        });
+        assert!(
+            err.contains("inner_steps_train") && err.contains("--inner-steps"),
+            "{err}"
+        );
+        let err = refused(MamlPlusPlusConfig {
             inner_lr: -1.0,
             ..Default::default()
         });
