@@ -57,6 +57,7 @@ fn tasks<B: AutodiffBackend>(device: &B::Device) -> Vec<Task<B>> {
             support_y: labels(SHOTS),
             query_x: images(WAYS * QUERIES),
             query_y: labels(QUERIES),
+            classes: Vec::new(),
         })
         .collect()
 }

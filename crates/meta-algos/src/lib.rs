@@ -9,7 +9,8 @@
 //! Algorithms: [`Maml`], [`Fomaml`], [`Anil`], [`Boil`], [`Reptile`], [`MetaSgd`],
 //! [`MamlPlusPlus`] (MAML family),
 //! [`ProtoNet`], [`MatchingNet`] (metric), [`MetaNetEb`] (Meta Networks, embedding-based) and
-//! [`MetaNet`] (Meta Networks, original model-based form). Metric and Meta-Networks algorithms
+//! [`MetaNet`] (Meta Networks, original model-based form), and the pre-training baselines
+//! [`Baseline`] (Baseline and Baseline++, Chen et al. 2019). Metric and Meta-Networks algorithms
 //! take a [`BackboneFactory`] — any `meta_backbones` config such as [`meta_backbones::Conv4Config`],
 //! or an [`FnFactory`] closure.
 //!
@@ -49,6 +50,7 @@
 #![warn(missing_docs)]
 
 pub mod anil;
+pub mod baseline;
 pub mod boil;
 pub mod checkpoint;
 pub mod error;
@@ -61,6 +63,7 @@ pub mod maml;
 mod maml_family;
 pub mod mamlpp;
 pub mod matchingnet;
+pub mod matchingnet_fce;
 pub mod metanet;
 pub mod metanet_eb;
 pub mod metasgd;
@@ -82,12 +85,13 @@ mod metric_tests;
 #[cfg(test)]
 mod test_util;
 
+pub use baseline::{Baseline, BaselineConfig, BaselineHead, BaselineModel};
 pub use checkpoint::{BestValidation, CheckpointHeader, load_model, read_header, save_model};
 pub use error::{AlgoError, Result};
 pub use eval::{EvalConfig, EvalReport, evaluate, evaluate_sampler, mean_ci95};
 pub use factory::{BackboneFactory, FnFactory};
 pub use learner::{MetaLearner, Predictor, StepStats};
-pub use matchingnet::{MatchingNet, MatchingNetConfig};
+pub use matchingnet::{MatchingNet, MatchingNetConfig, MatchingNetModel};
 pub use metanet::{MetaNet, MetaNetConfig, MetaNetModel};
 pub use metanet_eb::{MetaNetEb, MetaNetEbConfig, MetaNetEbModel};
 pub use protonet::{ProtoNet, ProtoNetConfig};

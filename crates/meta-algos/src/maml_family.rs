@@ -357,6 +357,7 @@ pub(crate) mod test_util {
             support_y: labels(),
             query_x: images(),
             query_y: labels(),
+            classes: Vec::new(),
         }
     }
 

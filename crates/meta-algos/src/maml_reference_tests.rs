@@ -197,6 +197,7 @@ pub(crate) fn f64_task(task: &PlainTask) -> Task<TB> {
         support_y: labels(&task.support_y),
         query_x: images(&task.query_x),
         query_y: labels(&task.query_y),
+        classes: Vec::new(),
     }
 }
 

@@ -1,17 +1,17 @@
-//! Matching Networks (Vinyals et al., 2016), without full-context embeddings.
+//! Matching Networks (Vinyals et al., 2016), with or without full context embeddings.
 //!
 //! A query attends over the support embeddings with a softmax of cosine similarities; its class
 //! distribution is the attention-weighted sum of the support labels' one-hot vectors:
 //! `P(y | x̂) = Σᵢ softmax_i(τ · cos(f(x̂), g(xᵢ))) · onehot(yᵢ)`, trained with the negative
-//! log-likelihood of the query labels. `f = g =` the backbone's
-//! [`embed`](meta_backbones::Backbone::embed).
-//!
-//! **Implemented:** the "simple" Matching Network (the paper's Omniglot model): one shared
-//! embedding, cosine attention, no full-context embeddings (FCE: the bidirectional-LSTM support
-//! encoder and attention-LSTM query encoder). FCE is **not** implemented. The softmax temperature τ
-//! is a fixed hyper-parameter (1 in the paper).
-//! [`predict`](crate::Predictor::predict) returns `log P(y | x̂)`, which are valid logits.
+//! log-likelihood of the query labels. Without full context embeddings (the paper's Omniglot
+//! model), `f = g =` the backbone's [`embed`](meta_backbones::Backbone::embed). With them
+//! (`fce = true`, the paper's Mini-ImageNet model), `g` runs a bidirectional LSTM over the
+//! support embeddings and `f` an attention LSTM of `read_steps` reads over `g(S)` for each query
+//! ([`crate::matchingnet_fce`]). The softmax temperature τ is a fixed hyper-parameter (1 in the
+//! paper). [`predict`](crate::Predictor::predict) returns `log P(y | x̂)`, which are valid
+//! logits.
 
+use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::activation::softmax;
 use burn::tensor::{Int, Tensor, backend::AutodiffBackend, backend::Backend};
@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{AlgoError, Result};
 use crate::factory::BackboneFactory;
 use crate::learner::{MetaLearner, StepStats};
+use crate::matchingnet_fce::FullContext;
 use crate::ops;
 use crate::protonet::embed_jointly;
 use crate::support::{SupportPredictor, SupportRule, support_meta_gradients};
@@ -35,11 +36,20 @@ pub struct MatchingNetConfig {
     /// `[0, 1]`, so at τ = 1 a 5-way query can put at most `e/(e+4) ≈ 40%` on one class and
     /// learning is slow; τ = 10 learns several times faster on Omniglot (used by the tests).
     pub temperature: f64,
+    /// Full context embeddings: the support set's bidirectional LSTM and the queries' attention
+    /// LSTM (default: off, the paper's Omniglot model).
+    pub fce: bool,
+    /// Attention reads K of the query LSTM when `fce` is on (the paper leaves K open; default 5).
+    pub read_steps: usize,
 }
 
 impl Default for MatchingNetConfig {
     fn default() -> Self {
-        Self { temperature: 1.0 }
+        Self {
+            temperature: 1.0,
+            fce: false,
+            read_steps: 5,
+        }
     }
 }
 
@@ -51,6 +61,11 @@ impl MatchingNetConfig {
                 "matchingnet.temperature must be finite and > 0, got {}",
                 self.temperature
             )));
+        }
+        if self.fce && self.read_steps == 0 {
+            return Err(AlgoError::InvalidConfig(
+                "matchingnet.read_steps must be at least 1 with fce = true".into(),
+            ));
         }
         Ok(self)
     }
@@ -87,18 +102,31 @@ fn log_probs<B: Backend>(
     probs.clamp_min(1e-8).log()
 }
 
+/// What Matching Networks learn: the backbone, and the full-context LSTMs when `fce` is on.
+#[derive(Module, Debug)]
+pub struct MatchingNetModel<B: Backend, N: Module<B>> {
+    /// The embedding network `f′ = g′`; its head is unused.
+    pub net: N,
+    /// The full-context-embedding LSTMs (`fce = true`).
+    pub fce: Option<FullContext<B>>,
+}
+
 /// Attention-based classification: a query's class distribution is the softmax(τ · cosine)
 /// attention over the support embeddings applied to their one-hot labels; the logits are its log.
-impl<B: Backend, N: Backbone<B>> SupportRule<B, N> for MatchingNetConfig {
+impl<B: Backend, N: Backbone<B>> SupportRule<B, MatchingNetModel<B, N>> for MatchingNetConfig {
     fn logits(
         &self,
-        net: &N,
+        model: &MatchingNetModel<B, N>,
         support_x: Tensor<B, 4>,
         support_y: Tensor<B, 1, Int>,
         query_x: Tensor<B, 4>,
         ways: usize,
     ) -> Tensor<B, 2> {
-        let (support, query) = embed_jointly(net, support_x, query_x);
+        let (mut support, mut query) = embed_jointly(&model.net, support_x, query_x);
+        if let Some(fce) = &model.fce {
+            support = fce.support(support);
+            query = fce.query(query, support.clone(), self.read_steps);
+        }
         log_probs(support, support_y, query, ways, self.temperature)
     }
 
@@ -107,15 +135,16 @@ impl<B: Backend, N: Backbone<B>> SupportRule<B, N> for MatchingNetConfig {
     }
 }
 
-/// A backbone `N` adapted to a support set: attention-based classification on the inner backend.
-pub type MatchingPredictor<B, N> = SupportPredictor<B, MatchingNetConfig, N>;
+/// Matching Networks adapted to a support set: attention-based classification on the inner
+/// backend.
+pub type MatchingPredictor<B, N> = SupportPredictor<B, MatchingNetConfig, MatchingNetModel<B, N>>;
 
 impl<B, F> MetaLearner<B> for MatchingNet<F>
 where
     B: AutodiffBackend,
     F: BackboneFactory<B>,
 {
-    type Model = F::Net;
+    type Model = MatchingNetModel<B, F::Net>;
     type Adapted = MatchingPredictor<B, F::Net>;
 
     fn name(&self) -> &'static str {
@@ -123,7 +152,12 @@ where
     }
 
     fn init_model(&self, device: &B::Device) -> Self::Model {
-        crate::maml_family::build_initialised(&self.factory, device)
+        let net = crate::maml_family::build_initialised(&self.factory, device);
+        let fce = self
+            .config
+            .fce
+            .then(|| FullContext::new(net.feature_dim(), device));
+        MatchingNetModel { net, fce }
     }
 
     fn meta_gradients(

@@ -126,7 +126,7 @@ fn matchingnet_predicts_log_probabilities_and_learns() {
         .unwrap_or_default();
     assert!(total.iter().all(|s| (s - 1.0).abs() < 1e-4), "{total:?}");
     let (missing, _) = params_without_grad(&l);
-    assert_eq!(missing, vec!["w2".to_string()]);
+    assert_eq!(missing, vec!["net.w2".to_string()]);
     let (before, after) = learns(l, LEARN_ITERS);
     assert!(
         after > LEARNED_MIN && after > before + LEARNED_GAIN,
@@ -135,8 +135,36 @@ fn matchingnet_predicts_log_probabilities_and_learns() {
 }
 
 #[test]
+fn matchingnet_with_full_context_embeddings_trains_its_lstms() {
+    let config = MatchingNetConfig {
+        fce: true,
+        read_steps: 2,
+        ..MatchingNetConfig::default()
+    };
+    let l = MatchingNet::new(tiny_factory(16), config).expect("config");
+    assert_eq!(logits_shape(&l), [12, 3]);
+    let (missing, total) = params_without_grad(&l);
+    // Three tensors per LSTM cell (two support directions, one query cell) beside TinyNet's.
+    assert_eq!((missing, total), (vec!["net.w2".to_string()], 3 + 9));
+    let no_steps = MatchingNetConfig {
+        fce: true,
+        read_steps: 0,
+        ..MatchingNetConfig::default()
+    };
+    let err = MatchingNet::new(tiny_factory(16), no_steps).err();
+    assert!(err.is_some_and(|e| e.to_string().contains("matchingnet.read_steps")));
+}
+
+#[test]
 fn matchingnet_rejects_nonpositive_temperature() {
-    let e = MatchingNet::new(tiny_factory(4), MatchingNetConfig { temperature: 0.0 }).err();
+    let e = MatchingNet::new(
+        tiny_factory(4),
+        MatchingNetConfig {
+            temperature: 0.0,
+            ..MatchingNetConfig::default()
+        },
+    )
+    .err();
     assert!(e.is_some_and(|e| e.to_string().contains("temperature")));
 }
 

@@ -4,8 +4,8 @@ use crate::config::RunConfig;
 use anyhow::{Result, bail};
 use burn::tensor::backend::AutodiffBackend;
 use meta_algos::{
-    Anil, AnilConfig, Boil, BoilConfig, Fomaml, FomamlConfig, Maml, MamlConfig, MamlPlusPlus,
-    MatchingNet, MetaLearner, MetaNet, MetaNetEb, MetaSgd, ProtoNet, Reptile,
+    Anil, AnilConfig, Baseline, Boil, BoilConfig, Fomaml, FomamlConfig, Maml, MamlConfig,
+    MamlPlusPlus, MatchingNet, MetaLearner, MetaNet, MetaNetEb, MetaSgd, ProtoNet, Reptile,
 };
 use meta_backbones::{
     BackboneConfig, Conv4Config, FcNetConfig, MetaNetEmbeddingConfig, ResNet12Config,
@@ -24,6 +24,7 @@ pub const ALGOS: &[&str] = &[
     "matchingnet",
     "metanet",
     "metanet-eb",
+    "baseline",
 ];
 
 /// Work that needs the concrete learner a run configuration describes.
@@ -158,6 +159,7 @@ where
             config.metanet_eb.unwrap_or_default(),
         )?),
         "metanet" => job.run(MetaNet::new(factory, config.metanet_config())?),
+        "baseline" => job.run(Baseline::new(factory, config.baseline.unwrap_or_default())?),
         other => bail!(
             "unknown --algo `{other}`; choose one of {}",
             ALGOS.join(", ")

@@ -9,7 +9,8 @@ use crate::sections::{
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use meta_algos::{
-    LrSchedule, MamlPlusPlusOptions, MatchingNetConfig, MetaNetEbConfig, ProtoNetConfig,
+    BaselineConfig, LrSchedule, MamlPlusPlusOptions, MatchingNetConfig, MetaNetEbConfig,
+    ProtoNetConfig,
 };
 use meta_data::ImageAugment;
 use serde::{Deserialize, Serialize};
@@ -23,7 +24,7 @@ pub const DEFAULT_DATA_DIR: &str = "datasets";
 #[serde(deny_unknown_fields)]
 pub struct RunConfig {
     /// Algorithm: maml, fomaml, anil, boil, reptile, metasgd, mamlpp, protonet, matchingnet, metanet,
-    /// metanet-eb.
+    /// metanet-eb, baseline.
     pub algo: String,
     /// `omniglot`, `miniimagenet` or `folder:PATH`.
     pub dataset: String,
@@ -97,6 +98,11 @@ pub struct RunConfig {
     /// `[matchingnet]`: Matching Networks' attention temperature.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub matchingnet: Option<MatchingNetConfig>,
+    /// `[baseline]`: the pre-training baselines' head (`"linear"`: Baseline, `"cosine"`:
+    /// Baseline++), its scale, and how each test episode's head is fitted; `classes = 0` (the
+    /// default) is replaced by the training split's class count when training starts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<BaselineConfig>,
     /// `[protonet]`: Prototypical Networks (no settings of their own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protonet: Option<ProtoNetConfig>,
@@ -133,7 +139,7 @@ pub struct RunConfig {
 #[derive(Debug, Clone, Default, PartialEq, Args, Serialize, Deserialize)]
 pub struct ConfigOverrides {
     /// Algorithm: maml, fomaml, anil, boil, reptile, metasgd, mamlpp, protonet, matchingnet, metanet,
-    /// metanet-eb.
+    /// metanet-eb, baseline.
     #[arg(long)]
     pub algo: Option<String>,
     /// Data set: omniglot, miniimagenet or folder:PATH.
@@ -250,6 +256,7 @@ impl Default for RunConfig {
             metasgd: None,
             mamlpp: None,
             matchingnet: None,
+            baseline: None,
             protonet: None,
             metanet: None,
             metanet_eb: None,

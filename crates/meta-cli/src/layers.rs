@@ -66,6 +66,10 @@ pub fn preset_overrides(preset: &meta_algos::presets::Preset) -> ConfigOverrides
     if let Some(mamlpp) = &preset.mamlpp {
         sections.insert(preset.algo.to_string(), section_value(mamlpp));
     }
+    if let Some(head) = &preset.baseline {
+        let table = toml::Table::from_iter([("head".to_string(), section_value(head))]);
+        sections.insert(preset.algo.to_string(), table.into());
+    }
     if preset.augment.is_active() {
         sections.insert("augment".into(), section_value(&preset.augment));
     }
@@ -145,6 +149,26 @@ mod tests {
             .validate()
             .unwrap_err();
         assert!(format!("{err:#}").contains("--test-inner-steps"), "{err:#}");
+    }
+
+    #[test]
+    fn baseline_presets_set_their_head_batch_norm_and_batch() {
+        use meta_algos::BaselineHead;
+        use meta_backbones::BnMode;
+        let plus = resolved("baselinepp-miniimagenet-5w5s");
+        let section = plus.baseline.unwrap();
+        // The class count comes from the data when training starts.
+        assert_eq!((section.head, section.classes), (BaselineHead::Cosine, 0));
+        let conv4 = plus.conv4.clone().unwrap();
+        assert_eq!((conv4.bn.mode, conv4.hidden), (BnMode::Running, Some(64)));
+        assert!(plus.augment.unwrap().is_active());
+        let linear = resolved("baseline-omniglot-5w1s");
+        assert_eq!(linear.baseline.unwrap().head, BaselineHead::Linear);
+        // 2 tasks × 5 classes × (1 shot + 1 query) = 20 images; 5 epochs of 82,240 images.
+        assert_eq!(
+            (linear.meta_batch, linear.queries, linear.iterations),
+            (2, 1, 20_560)
+        );
     }
 
     #[test]

@@ -17,7 +17,7 @@ use meta_data::{FolderOptions, ImageStore, PixelScale, load_image_folder};
 use std::path::{Path, PathBuf};
 
 /// Algorithms whose adapted model labels any number of classes (no fixed-width head).
-const ANY_WAYS: &[&str] = &["protonet", "matchingnet", "metanet-eb"];
+const ANY_WAYS: &[&str] = &["protonet", "matchingnet", "metanet-eb", "baseline"];
 /// File extensions read as query images.
 const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff"];
 

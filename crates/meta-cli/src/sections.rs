@@ -299,6 +299,7 @@ impl RunConfig {
             "mamlpp" => _ = self.mamlpp.get_or_insert_default(),
             "matchingnet" => _ = self.matchingnet.get_or_insert_default(),
             "protonet" => _ = self.protonet.get_or_insert_default(),
+            "baseline" => _ = self.baseline.get_or_insert_default(),
             "metanet" => _ = self.metanet.get_or_insert_default(),
             "metanet-eb" => _ = self.metanet_eb.get_or_insert_default(),
             _ => {}
@@ -372,6 +373,13 @@ impl RunConfig {
         }
         if let Some(c) = self.matchingnet {
             c.check().map_err(|e| section("matchingnet", e))?;
+        }
+        if let Some(c) = self.baseline {
+            // `classes = 0` is filled from the data when training starts.
+            let classes = if c.classes == 0 { 2 } else { c.classes };
+            meta_algos::BaselineConfig { classes, ..c }
+                .check()
+                .map_err(|e| section("baseline", e))?;
         }
         if let Some(c) = self.metanet_eb {
             c.check().map_err(|e| section("metanet-eb", e))?;

@@ -31,10 +31,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
         return Ok(());
     }
-    let (config, run_dir, resume) = resolve(&args)?;
+    let (mut config, run_dir, resume) = resolve(&args)?;
     crate::data::fetch_default_omniglot(&config.dataset, &config.data_dir)?;
-    let settings = data_settings(&config);
-    let train = settings
+    let train = data_settings(&config)
         .sampler(
             Split::Train,
             config.ways,
@@ -45,8 +44,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
         .context("the data set has no training split")?
         .with_image_augment(config.augment.unwrap_or_default())
         .context("[augment]")?;
+    if fill_baseline_classes(&mut config, train.classes().len())? {
+        run_dir.write_atomic("config.toml", config.to_toml()?.as_bytes())?;
+    }
     let val = if config.validate_every > 0 && config.val_episodes > 0 {
-        settings.sampler(
+        data_settings(&config).sampler(
             Split::Val,
             config.ways,
             config.shots,
@@ -68,6 +70,24 @@ pub fn run(args: TrainArgs) -> Result<()> {
         val,
     };
     dispatch(&job.config.backend.clone(), job)
+}
+
+/// Sets `[baseline] classes` to the training split's `classes` where it is 0 (returns whether
+/// it changed); refuses another value.
+fn fill_baseline_classes(config: &mut RunConfig, classes: usize) -> Result<bool> {
+    let Some(baseline) = config.baseline.as_mut() else {
+        return Ok(false);
+    };
+    match baseline.classes {
+        0 => {
+            baseline.classes = classes;
+            Ok(true)
+        }
+        n if n == classes => Ok(false),
+        n => bail!(
+            "[baseline] classes is {n} but the training split has {classes} classes: remove the              key (training fills it in) or set it to {classes}"
+        ),
+    }
 }
 
 /// The settings a run's samplers are built from.

@@ -251,3 +251,49 @@ fn eval_of_protonet_reports_no_inner_steps() {
     assert_eq!(report["algo"], "protonet");
     assert!(report.get("inner_steps").is_none(), "{report}");
 }
+
+/// `--algo baseline` trains over the training split's classes (filled into `config.toml`), and
+/// its checkpoint is evaluated from that stored configuration; a wrong class count is refused.
+#[test]
+fn baseline_fills_its_class_count_and_evaluates_from_the_run_directory() {
+    let Some(data) = data_dir() else { return };
+    let tmp = tempfile::tempdir().unwrap();
+    let run = tmp.path().join("run");
+    let (data_s, run_s) = (data.to_str().unwrap(), run.to_str().unwrap());
+    let mut args = tiny_maml_args(data_s, run_s, "2");
+    args[2] = "baseline";
+    args.extend([
+        "--set",
+        "baseline.head=\"cosine\"",
+        "--set",
+        "baseline.finetune_epochs=3",
+    ]);
+    ok(metalearn(&args));
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(
+        config.contains("[baseline]")
+            && config.contains("classes = 4112")
+            && config.contains("head = \"cosine\""),
+        "{config}"
+    );
+    let json = tmp.path().join("eval.json");
+    ok(metalearn(&[
+        "eval",
+        run_s,
+        "--episodes",
+        "3",
+        "--output",
+        json.to_str().unwrap(),
+    ]));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["algo"], "baseline");
+    let mean = report["mean"].as_f64().unwrap_or(-1.0);
+    assert!((0.0..=1.0).contains(&mean), "{report}");
+
+    let other = tmp.path().join("other");
+    let mut args = tiny_maml_args(data_s, other.to_str().unwrap(), "1");
+    args[2] = "baseline";
+    args.extend(["--set", "baseline.classes=64"]);
+    fails_with(metalearn(&args), &["[baseline] classes is 64", "4112"]);
+}

@@ -43,6 +43,10 @@ pub struct Task<B: Backend> {
     pub query_x: Tensor<B, 4>,
     /// `[ways * queries]`.
     pub query_y: Tensor<B, 1, Int>,
+    /// The split's class behind each task label (`classes[label]`, an index into the sampler's
+    /// classes), for algorithms that classify over all training classes (the pre-training
+    /// baselines); empty when the task does not come from a data set.
+    pub classes: Vec<usize>,
 }
 
 impl Episode {
@@ -61,6 +65,7 @@ impl Episode {
             support_y: labels(&self.support_labels),
             query_x: images(&self.query_images, self.query_labels.len()),
             query_y: labels(&self.query_labels),
+            classes: self.classes.clone(),
         }
     }
 }
