@@ -61,10 +61,23 @@ fn print_help() {
 }
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let built_in = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .expect("xtask lives one level below the workspace root")
-        .to_path_buf()
+        .to_path_buf();
+    if built_in.join("Cargo.toml").is_file() {
+        return built_in;
+    }
+    // A cached xtask binary (a CARGO_TARGET_DIR shared between checkouts) built in a checkout
+    // that is gone: use the checkout `cargo xtask` was run in.
+    std::env::current_dir()
+        .ok()
+        .and_then(|dir| {
+            dir.ancestors()
+                .find(|d| d.join("xtask").is_dir() && d.join("Cargo.toml").is_file())
+                .map(Path::to_path_buf)
+        })
+        .unwrap_or(built_in)
 }
 
 /// The cargo features that `--backend NAME` (or `--backend=NAME`) in `args` needs.
