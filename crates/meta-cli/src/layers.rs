@@ -70,6 +70,10 @@ pub fn preset_overrides(preset: &meta_algos::presets::Preset) -> ConfigOverrides
         let table = toml::Table::from_iter([("head".to_string(), section_value(head))]);
         sections.insert(preset.algo.to_string(), table.into());
     }
+    if preset.matchingnet_fce {
+        let table = toml::Table::from_iter([("fce".to_string(), true.into())]);
+        sections.insert(preset.algo.to_string(), table.into());
+    }
     if preset.augment.is_active() {
         sections.insert("augment".into(), section_value(&preset.augment));
     }
@@ -168,6 +172,20 @@ mod tests {
         assert_eq!(
             (linear.meta_batch, linear.queries, linear.iterations),
             (2, 1, 20_560)
+        );
+    }
+
+    #[test]
+    fn matchingnet_uses_full_context_embeddings_on_mini_imagenet_only() {
+        let mini = resolved("matchingnet-miniimagenet-5w1s")
+            .matchingnet
+            .unwrap();
+        assert!(mini.fce && mini.read_steps == 5);
+        assert!(
+            !resolved("matchingnet-omniglot-5w1s")
+                .matchingnet
+                .unwrap()
+                .fce
         );
     }
 

@@ -75,6 +75,8 @@ pub struct Preset {
     pub mamlpp: Option<MamlPlusPlusOptions>,
     /// The pre-training baselines' head (Baseline or Baseline++); `None` for other algorithms.
     pub baseline: Option<BaselineHead>,
+    /// Matching Networks' full context embeddings (`[matchingnet] fce`); false elsewhere.
+    pub matchingnet_fce: bool,
     /// The paper (and table/section) the values come from.
     pub reference: Cow<'static, str>,
     /// Where our protocol deviates from the paper's, or which values the paper does not fix.

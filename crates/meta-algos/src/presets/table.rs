@@ -230,22 +230,22 @@ pub const PRESETS: &[Preset] = &[
         PROTONET_PAPER,
         PROTONET_MINI_NOTE,
     ),
-    metric_miniimagenet_row(
+    with_fce(metric_miniimagenet_row(
         "matchingnet-miniimagenet-5w1s",
         "matchingnet",
         1,
         None,
         RAVI_PAPER,
         MATCHINGNET_MINI_NOTE,
-    ),
-    metric_miniimagenet_row(
+    )),
+    with_fce(metric_miniimagenet_row(
         "matchingnet-miniimagenet-5w5s",
         "matchingnet",
         5,
         None,
         RAVI_PAPER,
         MATCHINGNET_MINI_NOTE,
-    ),
+    )),
     // --- MAML++: learned per-step rates, multi-step loss, per-step batch-norm.
     mamlpp_row("mamlpp-omniglot-5w1s", true, 5, 1),
     mamlpp_row("mamlpp-omniglot-20w1s", true, 20, 1),
