@@ -15,7 +15,8 @@
 //! running batch-norm statistics, so that support and query features are computed alike.
 
 use burn::module::{AutodiffModule, Module, Param};
-use burn::optim::GradientsParams;
+use burn::optim::momentum::MomentumConfig;
+use burn::optim::{GradientsParams, Optimizer, SgdConfig, decay::WeightDecayConfig};
 use burn::tensor::{
     Distribution, ElementConversion as _, Int, Tensor, TensorData, backend::AutodiffBackend,
     backend::Backend,
@@ -364,9 +365,10 @@ where
 }
 
 /// A new head for `ways` classes fitted to support `features` `[N, D]` with `labels` `[N]`:
-/// `config.finetune_epochs` shuffled passes of mini-batches, PyTorch-style SGD (weight decay
-/// added to the gradient; the first step's momentum buffer is the gradient itself). Runs the
-/// small autodiff graph of the head only; the features are constants.
+/// `config.finetune_epochs` shuffled passes of mini-batches, with burn's SGD (PyTorch's
+/// semantics: weight decay added to the gradient, dampened momentum whose first buffer is the
+/// gradient itself; no momentum buffer at `finetune_momentum = 0`, as in PyTorch). Runs the small
+/// autodiff graph of the head only; the features are constants.
 pub fn fit_head<B: AutodiffBackend>(
     config: &BaselineConfig,
     features: Tensor<B::InnerBackend, 2>,
@@ -375,29 +377,19 @@ pub fn fit_head<B: AutodiffBackend>(
 ) -> ClassifierHead<B::InnerBackend> {
     let device = features.device();
     let [n, dim] = features.dims();
-    let init = ClassifierHead::<B::InnerBackend>::init(config.head, ways, dim, &device);
-    let mut weight = init.weight.val();
-    let mut other = init.bias.as_ref().or(init.gain.as_ref()).map(Param::val);
-    let cosine = init.gain.is_some();
+    let mut head = ClassifierHead::<B>::init(config.head, ways, dim, &device);
+    let momentum = (config.finetune_momentum > 0.0).then_some(MomentumConfig {
+        momentum: config.finetune_momentum,
+        dampening: config.finetune_dampening,
+        nesterov: false,
+    });
+    let mut sgd = SgdConfig::new()
+        .with_weight_decay(Some(WeightDecayConfig::new(
+            config.finetune_weight_decay as f32,
+        )))
+        .with_momentum(momentum)
+        .init::<B, ClassifierHead<B>>();
     let scale = config.scale_for(ways);
-    let (lr, momentum, damp, wd) = (
-        config.finetune_lr,
-        config.finetune_momentum,
-        config.finetune_dampening,
-        config.finetune_weight_decay,
-    );
-    let mut buf_w: Option<Tensor<B::InnerBackend, 2>> = None;
-    let mut buf_o: Option<Tensor<B::InnerBackend, 1>> = None;
-    type T2<B> = Tensor<<B as AutodiffBackend>::InnerBackend, 2>;
-    let step = |p: T2<B>, g: T2<B>, buf: &mut Option<T2<B>>| -> T2<B> {
-        let g = g + p.clone().mul_scalar(wd);
-        let b = match buf.take() {
-            None => g,
-            Some(b) => Tensor::mul_scalar(b, momentum) + g.mul_scalar(1.0 - damp),
-        };
-        *buf = Some(b.clone());
-        p - b.mul_scalar(lr)
-    };
     for _ in 0..config.finetune_epochs {
         for batch in permutation(n).chunks(config.finetune_batch) {
             let idx = Tensor::<B::InnerBackend, 1, Int>::from_data(
@@ -406,36 +398,12 @@ pub fn fit_head<B: AutodiffBackend>(
             );
             let x = Tensor::<B, 2>::from_inner(features.clone().select(0, idx.clone()));
             let y = Tensor::<B, 1, Int>::from_inner(labels.clone().select(0, idx));
-            let w = Tensor::<B, 2>::from_inner(weight.clone()).require_grad();
-            let o = other
-                .clone()
-                .map(|o| Tensor::<B, 1>::from_inner(o).require_grad());
-            let (bias, gain) = if cosine {
-                (None, o.clone())
-            } else {
-                (o.clone(), None)
-            };
-            let loss = ops::cross_entropy(head_logits(x, w.clone(), bias, gain, scale), y);
-            let grads = loss.backward();
-            let gw = w.grad(&grads).expect("the head weight is tracked");
-            weight = step(weight, gw, &mut buf_w);
-            if let (Some(o_val), Some(o)) = (other.take(), o) {
-                let go = o.grad(&grads).expect("the head bias/gain is tracked");
-                // One-dimensional: the same update through a [1, C] view.
-                let c = o_val.dims()[0];
-                let mut buf2 = buf_o.take().map(|b| b.reshape([1, c]));
-                let updated = step(o_val.reshape([1, c]), go.reshape([1, c]), &mut buf2);
-                buf_o = buf2.map(|b| b.reshape([c]));
-                other = Some(updated.reshape([c]));
-            }
+            let loss = ops::cross_entropy(head.logits(x, scale), y);
+            let grads = GradientsParams::from_grads(loss.backward(), &head);
+            head = sgd.step(config.finetune_lr, head, grads);
         }
     }
-    let other = other.map(Param::from_tensor);
-    ClassifierHead {
-        weight: Param::from_tensor(weight),
-        bias: if cosine { None } else { other.clone() },
-        gain: if cosine { other } else { None },
-    }
+    head.valid()
 }
 
 /// A random order of `0..n` from [`meta_backbones::rng`].

@@ -38,13 +38,14 @@ fn reference_sgd(
             .zip(p.iter())
             .map(|(g, p)| g + config.finetune_weight_decay * p)
             .collect();
+        // PyTorch keeps no momentum buffer at momentum 0.
         let next: Vec<f64> = match buf.take() {
-            None => g,
-            Some(old) => old
+            Some(old) if config.finetune_momentum > 0.0 => old
                 .iter()
                 .zip(&g)
                 .map(|(o, g)| config.finetune_momentum * o + (1.0 - config.finetune_dampening) * g)
                 .collect(),
+            _ => g,
         };
         p.iter_mut()
             .zip(&next)
@@ -120,6 +121,16 @@ fn fitted_linear_head_matches_a_hand_written_sgd() {
     };
     let (w0, _) = reference_sgd(&x, &labels, start, dim, &plain, 4);
     assert!(worst_relative(&got_w, &w0) > 1e-3);
+    // …and the fitting without momentum is plain SGD, dampening unused (PyTorch).
+    rng::seed(12);
+    let y = Tensor::<IB, 1, Int>::from_data(
+        TensorData::new(labels.map(|l| l as i64).to_vec(), [n]),
+        &device,
+    );
+    let features = Tensor::<IB, 2>::from_data(TensorData::new(x, [n, dim]), &device);
+    let fitted = fit_head::<TB>(&plain, features, y, ways);
+    let rel = worst_relative(&host(fitted.weight.val()), &w0);
+    assert!(rel < 1e-5, "momentum-free fitting {rel:.2e} from plain SGD");
 }
 
 #[test]

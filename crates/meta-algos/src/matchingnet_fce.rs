@@ -93,20 +93,22 @@ impl<B: Backend> FullContext<B> {
         let [n, dim] = embeddings.dims();
         let device = embeddings.device();
         let rows: Vec<Tensor<B, 2>> = (0..n).map(|i| embeddings.clone().narrow(0, i, 1)).collect();
-        let run = |cell: &LstmCell<B>, order: &mut dyn Iterator<Item = usize>| {
-            let mut out: Vec<Option<Tensor<B, 2>>> = vec![None; n];
+        let run = |cell: &LstmCell<B>, rows: &mut dyn Iterator<Item = Tensor<B, 2>>| {
             let (mut h, mut c) = (
                 Tensor::zeros([1, dim], &device),
                 Tensor::zeros([1, dim], &device),
             );
-            for i in order {
-                (h, c) = cell.step(rows[i].clone(), h, c);
-                out[i] = Some(h.clone());
+            let mut out = Vec::with_capacity(n);
+            for row in rows {
+                (h, c) = cell.step(row, h, c);
+                out.push(h.clone());
             }
-            Tensor::cat(out.into_iter().flatten().collect(), 0)
+            out
         };
-        let forward = run(&self.support_forward, &mut (0..n));
-        let backward = run(&self.support_backward, &mut (0..n).rev());
+        let forward = Tensor::cat(run(&self.support_forward, &mut rows.clone().into_iter()), 0);
+        let mut backward = run(&self.support_backward, &mut rows.into_iter().rev());
+        backward.reverse();
+        let backward = Tensor::cat(backward, 0);
         embeddings + forward + backward
     }
 

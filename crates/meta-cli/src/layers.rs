@@ -49,9 +49,22 @@ pub fn layered(
 /// The settings a preset fixes, as a configuration layer.
 pub fn preset_overrides(preset: &meta_algos::presets::Preset) -> ConfigOverrides {
     let mut sections = toml::Table::new();
+    // The algorithm's own section: every key a preset fixes there, in one table.
+    let mut algo = toml::Table::new();
     if let Some(batch) = preset.inner_batch {
-        let reptile = toml::Table::from_iter([("inner_batch".to_string(), (batch as i64).into())]);
-        sections.insert(preset.algo.to_string(), reptile.into());
+        algo.insert("inner_batch".into(), (batch as i64).into());
+    }
+    if let Some(toml::Value::Table(mamlpp)) = preset.mamlpp.as_ref().map(section_value) {
+        algo.extend(mamlpp);
+    }
+    if let Some(head) = &preset.baseline {
+        algo.insert("head".into(), section_value(head));
+    }
+    if preset.matchingnet_fce {
+        algo.insert("fce".into(), true.into());
+    }
+    if !algo.is_empty() {
+        sections.insert(preset.algo.to_string(), algo.into());
     }
     let mut backbone = toml::Table::new();
     if let Some(hidden) = preset.hidden {
@@ -62,17 +75,6 @@ pub fn preset_overrides(preset: &meta_algos::presets::Preset) -> ConfigOverrides
     }
     if !backbone.is_empty() {
         sections.insert(preset.backbone.to_string(), backbone.into());
-    }
-    if let Some(mamlpp) = &preset.mamlpp {
-        sections.insert(preset.algo.to_string(), section_value(mamlpp));
-    }
-    if let Some(head) = &preset.baseline {
-        let table = toml::Table::from_iter([("head".to_string(), section_value(head))]);
-        sections.insert(preset.algo.to_string(), table.into());
-    }
-    if preset.matchingnet_fce {
-        let table = toml::Table::from_iter([("fce".to_string(), true.into())]);
-        sections.insert(preset.algo.to_string(), table.into());
     }
     if preset.augment.is_active() {
         sections.insert("augment".into(), section_value(&preset.augment));
