@@ -27,7 +27,7 @@ use meta_algos::{
     Anil, AnilConfig, Boil, BoilConfig, Fomaml, FomamlConfig, Maml, MamlConfig, MetaSgd,
     MetaSgdConfig, Reptile, ReptileConfig,
 };
-use meta_backbones::Conv4Config;
+use meta_backbones::{Conv4Config, MetaNetCnnConfig};
 use meta_data::Task;
 
 const WAYS: usize = 5;
@@ -112,7 +112,8 @@ fn bench_backend<B: AutodiffBackend>(c: &mut Criterion, backend: &str) {
     if let Ok(l) = MetaNetEb::new(conv4.clone(), MetaNetEbConfig::default()) {
         bench_learner(&mut group, "metanet_eb", l, &tasks);
     }
-    if let Ok(l) = MetaNet::new(conv4.clone(), MetaNetConfig::default()) {
+    // Meta Networks train their own networks (the authors' Omniglot CNN).
+    if let Ok(l) = MetaNet::new(MetaNetCnnConfig::default(), MetaNetConfig::default()) {
         bench_learner(&mut group, "metanet", l, &tasks);
     }
     // MAML family.

@@ -9,9 +9,10 @@
 //! Algorithms: [`Maml`], [`Fomaml`], [`Anil`], [`Boil`], [`Reptile`], [`MetaSgd`],
 //! [`MamlPlusPlus`] (MAML family),
 //! [`ProtoNet`], [`MatchingNet`] (metric), [`MetaNetEb`] (Meta Networks, embedding-based) and
-//! [`MetaNet`] (Meta Networks, original model-based form), and the pre-training baselines
-//! [`Baseline`] (Baseline and Baseline++, Chen et al. 2019). Metric and Meta-Networks algorithms
-//! take a [`BackboneFactory`] — any `meta_backbones` config such as [`meta_backbones::Conv4Config`],
+//! [`MetaNet`] (Meta Networks as published: task- and example-level fast weights in every
+//! layer), and the pre-training baselines [`Baseline`] (Baseline and Baseline++, Chen et al.
+//! 2019). Metric algorithms, embedding-based Meta Networks and the baselines take a
+//! [`BackboneFactory`] — any `meta_backbones` config such as [`meta_backbones::Conv4Config`],
 //! or an [`FnFactory`] closure.
 //!
 //! ```no_run
@@ -80,6 +81,8 @@ pub mod trainer;
 mod maml_reference_tests;
 #[cfg(test)]
 mod mamlpp_reference_tests;
+#[cfg(test)]
+mod metanet_tests;
 #[cfg(test)]
 mod metric_tests;
 #[cfg(test)]

@@ -1,77 +1,82 @@
-//! Meta Networks, original model-based form (Munkhdalai & Yu, ICML 2017) — a compact version.
+//! Meta Networks as published (Munkhdalai & Yu, ICML 2017), following the authors' Omniglot
+//! code (`MetaNetFull`: the whole model fast-parameterised and layer-augmented).
 //!
-//! # What is implemented
-//! - **Base learner** `b`: the backbone's embedding `h(x)` followed by a *layer-augmented* output
-//!   layer. Its slow weights `W` (`ways × emb`) and `b` are meta-parameters; its fast weights `W*`
-//!   are generated per task. Logits are the element-wise sum of the slow and fast pre-activations
-//!   (the paper's layer augmentation; the output layer has no non-linearity):
-//!   `logits(x) = W h(x) + b + W*(x) h(x)`.
-//! - **Meta information**: for each support example `i`, the gradient of its cross-entropy loss
-//!   under the slow base learner with respect to the output weights,
-//!   `∇ᵢ = ∂L(W h(xᵢ) + b, yᵢ)/∂W = (softmax(W h(xᵢ) + b) − onehot(yᵢ)) h(xᵢ)ᵀ` (`ways × emb`),
-//!   computed in closed form and treated as an input (not differentiated through, as in the
-//!   authors' implementation which read `.grad` arrays).
-//! - **Meta-learner** `m` (parameters `G`): an MLP applied to every row of `∇ᵢ`, after the
-//!   gradient preprocessing of Andrychowicz et al. (2016) that the paper uses (`p = 10`: each
-//!   scalar becomes `(log|g|/p, sign g)` or `(−1, eᵖ g)`), producing the example-level fast
-//!   weights `W*ᵢ = m(G, ∇ᵢ)` stored in a memory `M` (one entry per support example).
-//! - **Memory read**: the key of an example is its embedding; a query attends over the support
-//!   keys with a softmax of cosine similarities, and its fast weights are the attention-weighted
-//!   sum `W*(x) = Σᵢ aᵢ W*ᵢ` (the paper's `softmax(aᵢ)ᵀ M`).
-//! - **Meta-training**: the query cross-entropy is back-propagated to everything (embedding,
-//!   `W`, `b`, `G`); gradients are clipped to global norm 1.0 by default (as in the
-//!   embedding-based variant).
+//! # The model
+//! Two networks of the same [`MetaNetCnn`] architecture: the **base learner** `b` (slow weights
+//! `W`) and the **representation (key) function** `u` (slow weights `Q`), and four small
+//! **meta-learner** networks that turn loss gradients into fast weights, each applied to every
+//! gradient coordinate after the authors' preprocessing (`log(|g| + ε)/k` clamped at −1 and
+//! `g·eᵏ` clamped to ±1, `k = 7`):
+//! - **task-level fast weights** `Q* = d(Z, {∇ᵗ})`: the support set is cut into `task_chunks`
+//!   chunks; `∇ᵗ` is the gradient, with respect to every layer of `u`, of `u`'s own
+//!   cross-entropy (through its head) on chunk `t`; `d` is an LSTM (20 units) run over the
+//!   chunks, followed by a linear read-out (one `d` for conv layers, one for fc layers);
+//! - **example-level fast weights** `W*ᵢ = m(G, ∇ᵢ)`: `∇ᵢ` is the gradient, with respect to
+//!   every layer of `b`, of `b`'s cross-entropy on support example `i`; `m` is an MLP
+//!   2 → 20 → 20 → 1 (one for conv layers, one for fc layers). The `W*ᵢ` form the memory `M`.
+//! - **keys** `rᵢ = u(Q, Q*, xᵢ)`: `u`'s `fc1` pre-activation with every layer augmented by
+//!   `Q*`, for support (the memory's keys) and query examples;
+//! - **memory read**: a query attends over the support keys with a softmax of cosine
+//!   similarities, `W*(x) = Σᵢ aᵢ W*ᵢ`;
+//! - **prediction** `b(W, W*(x), x)`: every layer of `b` layer-augmented,
+//!   `ReLU(W h) + ReLU(W* h)` (the output layer `W h + W* h`).
 //!
-//! # Differences from the paper
-//! - One shared embedding network serves as the key function `u` and as the base learner's body;
-//!   the paper has two separate CNNs.
-//! - **Representation-level (task-level) fast weights are not implemented**: the paper also
-//!   generates fast weights `Q*` for `u` from the gradients of a representation loss on sampled
-//!   support pairs (the function `d` with an LSTM); here `u` has slow weights only.
-//! - Fast weights augment the output layer only (the paper augments every layer of `b`).
-//! - The meta-learner `m` is a 2-layer MLP shared across output rows; the paper's `m` is an MLP
-//!   over the whole gradient.
+//! The query cross-entropy is back-propagated to `W`, `Q`, `Z` and `G`; the gradients `∇` are
+//! inputs (not differentiated through), as in the authors' code, which read `.grad` arrays.
+//! The meta-gradient is clipped to global norm 10 by default (the authors' Chainer
+//! `GradientClipping(10)`; our loss is the query mean where theirs was the sum).
+//!
+//! # Differences from the authors' code
+//! - Chunks are consecutive runs of the support set (sorted by class), at most
+//!   `task_chunks` of them; the authors cut `N` examples into pieces of `N / 5`.
+//! - The per-example gradients of `b` come from one batched pass with one copy of the weights
+//!   per example (grouped convolutions), not from one backward pass per example; they are
+//!   equal (tested).
+//!
+//! The embedding-based variant that only learns class vectors is [`crate::metanet_eb`].
 
-use burn::module::{Module, Param};
+use burn::module::{AutodiffModule, Module};
 use burn::optim::GradientsParams;
 use burn::tensor::activation::{relu, softmax};
 use burn::tensor::{Int, Tensor, backend::AutodiffBackend, backend::Backend};
-use meta_backbones::Backbone;
+use meta_backbones::{Linear, MetaNetCnn, MetaNetCnnConfig};
 use meta_data::Task;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AlgoError, Result};
-use crate::factory::BackboneFactory;
-use crate::learner::{MetaLearner, StepStats};
+use crate::learner::{MetaLearner, Predictor, StepStats};
+use crate::matchingnet_fce::LstmCell;
 use crate::ops;
-use crate::protonet::embed_jointly;
-use crate::support::{SupportPredictor, SupportRule, support_meta_gradients};
+use crate::support::{SupportRule, support_meta_gradients};
 
-/// Hyper-parameters of the original Meta Networks.
+/// Hyper-parameters of Meta Networks (the networks' sizes are a [`MetaNetCnnConfig`]).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct MetaNetConfig {
-    /// Rows of the slow output layer (the N of N-way training). Tasks with more ways get zero
-    /// slow logits for the extra classes. Default: 5.
-    pub ways: usize,
-    /// Hidden width of the meta-learner MLP `m`. Default: 64.
+    /// Hidden width of the meta-learners `m` (MLP) and `d` (LSTM). Default: 20 (authors).
     pub meta_hidden: usize,
-    /// Apply the Andrychowicz et al. gradient preprocessing (`p = 10`). Default: true (paper).
-    pub preprocess_gradients: bool,
+    /// Chunks of the support set whose gradients `d` reads in turn. Default: 5 (authors).
+    pub task_chunks: usize,
+    /// Generate task-level fast weights for the key network (`false`: keys from `u`'s slow
+    /// weights alone, an ablation). Default: true.
+    pub task_fast_weights: bool,
+    /// `k` of the gradient preprocessing. Default: 7 (authors).
+    pub preprocess_k: f64,
     /// Scale of cosine similarities before the memory-attention softmax. Default: 1.0.
     pub attention_temperature: f64,
-    /// Global-norm clipping of the meta-gradient. Default: 1.0.
+    /// Global-norm clipping of the meta-gradient. Default: 10 (authors).
     pub grad_clip: f64,
 }
 
 impl Default for MetaNetConfig {
     fn default() -> Self {
         Self {
-            ways: 5,
-            meta_hidden: 64,
-            preprocess_gradients: true,
+            meta_hidden: 20,
+            task_chunks: 5,
+            task_fast_weights: true,
+            preprocess_k: 7.0,
             attention_temperature: 1.0,
-            grad_clip: 1.0,
+            grad_clip: 10.0,
         }
     }
 }
@@ -79,12 +84,13 @@ impl Default for MetaNetConfig {
 impl MetaNetConfig {
     /// Checks the values.
     pub fn check(self) -> Result<Self> {
-        if self.ways == 0 || self.meta_hidden == 0 {
+        if self.meta_hidden == 0 || self.task_chunks == 0 {
             return Err(AlgoError::InvalidConfig(
-                "metanet.ways and metanet.meta_hidden must be at least 1".into(),
+                "metanet.meta_hidden and metanet.task_chunks must be at least 1".into(),
             ));
         }
         for (name, v) in [
+            ("preprocess_k", self.preprocess_k),
             ("attention_temperature", self.attention_temperature),
             ("grad_clip", self.grad_clip),
         ] {
@@ -98,169 +104,304 @@ impl MetaNetConfig {
     }
 }
 
-/// Meta-parameters of Meta Networks: embedding, slow output layer, meta-learner `m`.
+/// The authors' gradient preprocessing of a column of gradient coordinates: `[R, 1] → [R, 2]`.
+pub fn log_and_sign<B: Backend>(g: Tensor<B, 2>, k: f64) -> Tensor<B, 2> {
+    let log = (g.clone().abs().add_scalar(f64::from(f32::EPSILON)).log())
+        .div_scalar(k)
+        .clamp_min(-1.0);
+    let sign = g.mul_scalar(k.exp()).clamp(-1.0, 1.0);
+    Tensor::cat(vec![log, sign], 1)
+}
+
+/// The example-level meta-learner `m`: an MLP 2 → h → h → 1 over gradient coordinates.
 #[derive(Module, Debug)]
-pub struct MetaNetModel<B: Backend, N> {
-    /// Embedding network (key function and base-learner body).
-    pub net: N,
-    /// Slow output weights `[ways, emb]`.
-    pub w: Param<Tensor<B, 2>>,
-    /// Slow output bias `[ways]`.
-    pub b: Param<Tensor<B, 1>>,
-    /// Meta-learner first layer `[in, meta_hidden]` (`in` = 2·emb with preprocessing, else emb).
-    pub m1: Param<Tensor<B, 2>>,
-    /// Meta-learner first bias `[meta_hidden]`.
-    pub m1_bias: Param<Tensor<B, 1>>,
-    /// Meta-learner second layer `[meta_hidden, emb]`.
-    pub m2: Param<Tensor<B, 2>>,
-    /// Meta-learner second bias `[emb]`.
-    pub m2_bias: Param<Tensor<B, 1>>,
+pub struct GradientMlp<B: Backend> {
+    /// First layer.
+    pub l1: Linear<B>,
+    /// Second layer.
+    pub l2: Linear<B>,
+    /// Read-out.
+    pub out: Linear<B>,
 }
 
-/// Uniform(−1/√fan_in, 1/√fan_in) parameter of `shape`.
-fn uniform<B: Backend>(
-    shape: [usize; 2],
-    fan_in: usize,
-    device: &B::Device,
-) -> Param<Tensor<B, 2>> {
-    Param::from_tensor(meta_backbones::rng::fan_in_uniform(shape, fan_in, device))
-}
-
-/// Andrychowicz et al. (2016) preprocessing of gradient scalars, `p = 10`: `[N, D] → [N, 2D]`.
-fn preprocess<B: Backend>(g: Tensor<B, 2>) -> Tensor<B, 2> {
-    const P: f64 = 10.0;
-    let small = g.clone().abs().lower_elem((-P).exp());
-    let log_part = g
-        .clone()
-        .abs()
-        .clamp_min(1e-30)
-        .log()
-        .div_scalar(P)
-        .mask_fill(small.clone(), -1.0);
-    let sign_part = g.clone().sign().mask_where(small, g.mul_scalar(P.exp()));
-    Tensor::cat(vec![log_part, sign_part], 1)
-}
-
-impl<B: Backend, N: Backbone<B>> MetaNetModel<B, N> {
-    /// Slow logits `[n, ways]` (rows of `W` beyond its size are zero).
-    fn slow_logits(&self, h: Tensor<B, 2>, ways: usize) -> Tensor<B, 2> {
-        let rows = self.b.dims()[0];
-        let n = h.dims()[0];
-        let used = ways.min(rows);
-        let w = self.w.val().narrow(0, 0, used);
-        let b = self.b.val().narrow(0, 0, used).reshape([1, used]);
-        let logits = h.matmul(w.transpose()) + b;
-        if ways > used {
-            let pad = Tensor::zeros([n, ways - used], &logits.device());
-            Tensor::cat(vec![logits, pad], 1)
-        } else {
-            logits
+impl<B: Backend> GradientMlp<B> {
+    fn new(hidden: usize, device: &B::Device) -> Self {
+        Self {
+            l1: Linear::new(2, hidden, device),
+            l2: Linear::new(hidden, hidden, device),
+            out: Linear::new(hidden, 1, device),
         }
     }
 
-    /// Query logits from support and query images.
+    /// Preprocessed coordinates `[R, 2]` to fast weights `[R, 1]`.
+    pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        self.out
+            .forward(relu(self.l2.forward(relu(self.l1.forward(x)))))
+    }
+}
+
+/// The task-level meta-learner `d`: an LSTM over a sequence of gradient coordinates, then a
+/// linear read-out of its last output.
+#[derive(Module, Debug)]
+pub struct GradientLstm<B: Backend> {
+    /// The LSTM cell (input 2).
+    pub cell: LstmCell<B>,
+    /// Read-out.
+    pub out: Linear<B>,
+}
+
+impl<B: Backend> GradientLstm<B> {
+    fn new(hidden: usize, device: &B::Device) -> Self {
+        Self {
+            cell: LstmCell::new(2, hidden, hidden, device),
+            out: Linear::new(hidden, 1, device),
+        }
+    }
+
+    /// Preprocessed coordinates `[R, 2]`, one tensor per step, to fast weights `[R, 1]`.
+    pub fn forward(&self, steps: Vec<Tensor<B, 2>>) -> Tensor<B, 2> {
+        let rows = steps[0].dims()[0];
+        let hidden = self.out.weight.dims()[0];
+        let (device, dtype) = (steps[0].device(), steps[0].dtype());
+        let zeros = || Tensor::zeros([rows, hidden], (&device, dtype));
+        let (mut h, mut c) = (zeros(), zeros());
+        for x in steps {
+            (h, c) = self.cell.step(x, h, c);
+        }
+        self.out.forward(h)
+    }
+}
+
+/// Meta-parameters of Meta Networks: base learner, key network, and the meta-learners.
+#[derive(Module, Debug)]
+pub struct MetaNetModel<B: Backend> {
+    /// Base learner `b` (slow weights `W`).
+    pub base: MetaNetCnn<B>,
+    /// Representation (key) function `u` (slow weights `Q`).
+    pub key: MetaNetCnn<B>,
+    /// `m` for the conv layers of `b`.
+    pub example_conv: GradientMlp<B>,
+    /// `m` for the fc layers of `b`.
+    pub example_fc: GradientMlp<B>,
+    /// `d` for the conv layers of `u`.
+    pub task_conv: GradientLstm<B>,
+    /// `d` for the fc layers of `u`.
+    pub task_fc: GradientLstm<B>,
+}
+
+/// What a support set leaves for its queries: `u`'s task-level fast weights, the support keys
+/// and the memory of example-level fast weights (`[Ns, numel]` per layer of `b`).
+#[derive(Debug, Clone)]
+pub struct TaskMemory<B: Backend> {
+    key_fast: Option<Vec<Tensor<B, 2>>>,
+    support_keys: Tensor<B, 2>,
+    memory: Vec<Tensor<B, 2>>,
+}
+
+/// Cosine similarities `[Nq, Ns]` of query and support keys (the authors' form, `ε = 1e-6`
+/// under the square root).
+fn cosine<B: Backend>(q: Tensor<B, 2>, s: Tensor<B, 2>) -> Tensor<B, 2> {
+    let dots = q.clone().matmul(s.clone().transpose());
+    let qn = q.powi_scalar(2).sum_dim(1);
+    let sn = s.powi_scalar(2).sum_dim(1).transpose();
+    dots / (qn * sn).add_scalar(1e-6).sqrt()
+}
+
+/// Means of `g`'s rows over at most `chunks` consecutive, nearly equal runs: `[1, numel]` each.
+pub(crate) fn chunk_means<B: Backend>(g: Tensor<B, 2>, chunks: usize) -> Vec<Tensor<B, 2>> {
+    let n = g.dims()[0];
+    let t = chunks.min(n);
+    (0..t)
+        .map(|i| {
+            let (a, b) = (i * n / t, (i + 1) * n / t);
+            g.clone().narrow(0, a, b - a).mean_dim(0)
+        })
+        .collect()
+}
+
+/// Per-example gradients of `net`'s cross-entropy (first `ways` logits) with respect to every
+/// layer's weights, `[N, numel]` per layer, as constants on the inner backend.
+pub fn example_gradients<B: AutodiffBackend>(
+    net: &MetaNetCnn<B>,
+    x: Tensor<B::InnerBackend, 4>,
+    y: Tensor<B::InnerBackend, 1, Int>,
+    ways: usize,
+) -> Vec<Tensor<B::InnerBackend, 2>> {
+    let n = x.dims()[0];
+    let copies: Vec<Tensor<B, 2>> = net
+        .weights()
+        .into_iter()
+        .map(|w| Tensor::from_inner(w.inner().repeat_dim(0, n)).require_grad())
+        .collect();
+    let logits = net.run(Tensor::from_inner(x), &copies, None).logits;
+    let loss = ops::cross_entropy(logits.narrow(1, 0, ways), Tensor::from_inner(y));
+    let grads = loss.mul_scalar(n as f64).backward();
+    copies
+        .iter()
+        .map(|w| w.grad(&grads).expect("every layer is on the tape"))
+        .collect()
+}
+
+impl<B: Backend> MetaNetModel<B> {
+    /// Fast weights and memory from the support set and the gradients of `u` and `b` on it
+    /// (from [`example_gradients`]).
+    pub fn memorize(
+        &self,
+        config: &MetaNetConfig,
+        support_x: Tensor<B, 4>,
+        key_grads: Vec<Tensor<B, 2>>,
+        base_grads: Vec<Tensor<B, 2>>,
+    ) -> TaskMemory<B> {
+        let convs = self.base.conv_layers();
+        let k = config.preprocess_k;
+        let key_fast = config.task_fast_weights.then(|| {
+            key_grads
+                .into_iter()
+                .enumerate()
+                .map(|(l, g)| {
+                    let numel = g.dims()[1];
+                    let d = if l < convs {
+                        &self.task_conv
+                    } else {
+                        &self.task_fc
+                    };
+                    let steps = chunk_means(g, config.task_chunks)
+                        .into_iter()
+                        .map(|row| log_and_sign(row.reshape([numel, 1]), k))
+                        .collect();
+                    d.forward(steps).reshape([1, numel])
+                })
+                .collect::<Vec<_>>()
+        });
+        let support_keys = self
+            .key
+            .run(support_x, &self.key.weights(), key_fast.as_deref())
+            .key;
+        let memory = base_grads
+            .into_iter()
+            .enumerate()
+            .map(|(l, g)| {
+                let [n, numel] = g.dims();
+                let m = if l < convs {
+                    &self.example_conv
+                } else {
+                    &self.example_fc
+                };
+                m.forward(log_and_sign(g.reshape([n * numel, 1]), k))
+                    .reshape([n, numel])
+            })
+            .collect();
+        TaskMemory {
+            key_fast,
+            support_keys,
+            memory,
+        }
+    }
+
+    /// Query logits `[Nq, ways]` read from `memory`.
+    pub fn read(
+        &self,
+        config: &MetaNetConfig,
+        memory: &TaskMemory<B>,
+        query_x: Tensor<B, 4>,
+        ways: usize,
+    ) -> Tensor<B, 2> {
+        let keys = self
+            .key
+            .run(
+                query_x.clone(),
+                &self.key.weights(),
+                memory.key_fast.as_deref(),
+            )
+            .key;
+        let scores = cosine(keys, memory.support_keys.clone());
+        let attention = softmax(scores.mul_scalar(config.attention_temperature), 1);
+        let fast: Vec<Tensor<B, 2>> = (memory.memory.iter())
+            .map(|m| attention.clone().matmul(m.clone()))
+            .collect();
+        let out = self.base.run(query_x, &self.base.weights(), Some(&fast));
+        out.logits.narrow(1, 0, ways)
+    }
+}
+
+/// Training: the support gradients are taken on the autodiff backend, then everything else is
+/// one differentiable forward pass.
+impl<B: AutodiffBackend> SupportRule<B, MetaNetModel<B>> for MetaNetConfig {
     fn logits(
         &self,
+        model: &MetaNetModel<B>,
         support_x: Tensor<B, 4>,
         support_y: Tensor<B, 1, Int>,
         query_x: Tensor<B, 4>,
         ways: usize,
-        config: &MetaNetConfig,
     ) -> Tensor<B, 2> {
-        let (hs, hq) = embed_jointly(&self.net, support_x, query_x);
-        let [ns, emb] = hs.dims();
-        let nq = hq.dims()[0];
-
-        // Meta information: closed-form output-layer loss gradients of each support example.
-        let p = softmax(self.slow_logits(hs.clone(), ways), 1).detach();
-        let coef = p - ops::one_hot(support_y, ways); // [ns, ways]
-        let grads = coef.reshape([ns, ways, 1]) * hs.clone().detach().reshape([ns, 1, emb]);
-        let rows = grads.reshape([ns * ways, emb]);
-        let input = if config.preprocess_gradients {
-            preprocess(rows)
-        } else {
-            rows
+        let (sx, sy) = (support_x.clone().inner(), support_y.inner());
+        let lift = |gs: Vec<Tensor<B::InnerBackend, 2>>| -> Vec<Tensor<B, 2>> {
+            gs.into_iter().map(Tensor::from_inner).collect()
         };
-        // Meta-learner m: example-level fast weights, one [ways, emb] matrix per support example.
-        let hidden = self.m1_bias.dims()[0];
-        let z = relu(input.matmul(self.m1.val()) + self.m1_bias.val().reshape([1, hidden]));
-        let memory = (z.matmul(self.m2.val()) + self.m2_bias.val().reshape([1, emb]))
-            .reshape([ns, ways * emb]);
-
-        // Memory read: cosine attention of queries over support keys.
-        let cos = ops::l2_normalize(hq.clone()).matmul(ops::l2_normalize(hs).transpose());
-        let attention = softmax(cos.mul_scalar(config.attention_temperature), 1); // [nq, ns]
-        let fast = attention.matmul(memory).reshape([nq, ways, emb]);
-
-        // Layer augmentation: slow + fast pre-activations.
-        let fast_logits = (fast * hq.clone().reshape([nq, 1, emb]))
-            .sum_dim(2)
-            .reshape([nq, ways]);
-        self.slow_logits(hq, ways) + fast_logits
+        let key_grads = lift(example_gradients(&model.key, sx.clone(), sy.clone(), ways));
+        let base_grads = lift(example_gradients(&model.base, sx, sy, ways));
+        let memory = model.memorize(self, support_x, key_grads, base_grads);
+        model.read(self, &memory, query_x, ways)
     }
 }
 
-/// Meta Networks (original, model-based) over a backbone built by `F`.
+/// A Meta Network that has read a support set: its memory and a `valid()` copy of the model,
+/// on the inner backend.
 #[derive(Debug, Clone)]
-pub struct MetaNet<F> {
-    factory: F,
+pub struct MetaNetPredictor<B: AutodiffBackend> {
+    config: MetaNetConfig,
+    model: MetaNetModel<B::InnerBackend>,
+    memory: TaskMemory<B::InnerBackend>,
+    ways: usize,
+}
+
+impl<B: AutodiffBackend> Predictor<B> for MetaNetPredictor<B> {
+    fn predict(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
+        Tensor::from_inner(
+            self.model
+                .read(&self.config, &self.memory, x.inner(), self.ways),
+        )
+    }
+}
+
+/// Meta Networks as published, with networks of `net`'s architecture.
+#[derive(Debug, Clone)]
+pub struct MetaNet {
+    net: MetaNetCnnConfig,
     config: MetaNetConfig,
 }
 
-impl<F> MetaNet<F> {
-    /// Meta Networks with backbones from `factory`; fails on an invalid config.
-    pub fn new(factory: F, config: MetaNetConfig) -> Result<Self> {
+impl MetaNet {
+    /// Meta Networks whose base learner and key network are both `net`; fails on an invalid
+    /// configuration.
+    pub fn new(net: MetaNetCnnConfig, config: MetaNetConfig) -> Result<Self> {
+        net.validate()
+            .map_err(|e| AlgoError::InvalidConfig(format!("metanet-cnn: {e}")))?;
         Ok(Self {
-            factory,
+            net,
             config: config.check()?,
         })
     }
 }
 
-/// Fast weights generated from the support set at prediction time, with support and query
-/// images embedded in one batch as in training. The meta-information gradients are closed-form,
-/// so no autodiff is needed to predict.
-impl<B: Backend, N: Backbone<B>> SupportRule<B, MetaNetModel<B, N>> for MetaNetConfig {
-    fn logits(
-        &self,
-        model: &MetaNetModel<B, N>,
-        support_x: Tensor<B, 4>,
-        support_y: Tensor<B, 1, Int>,
-        query_x: Tensor<B, 4>,
-        ways: usize,
-    ) -> Tensor<B, 2> {
-        model.logits(support_x, support_y, query_x, ways, self)
-    }
-}
-
-/// A Meta Network adapted to a support set, classifying on the inner backend.
-pub type MetaNetPredictor<B, N> = SupportPredictor<B, MetaNetConfig, MetaNetModel<B, N>>;
-
-impl<B, F> MetaLearner<B> for MetaNet<F>
-where
-    B: AutodiffBackend,
-    F: BackboneFactory<B>,
-{
-    type Model = MetaNetModel<B, F::Net>;
-    type Adapted = MetaNetPredictor<B, F::Net>;
+impl<B: AutodiffBackend> MetaLearner<B> for MetaNet {
+    type Model = MetaNetModel<B>;
+    type Adapted = MetaNetPredictor<B>;
 
     fn name(&self) -> &'static str {
         "metanet"
     }
 
     fn init_model(&self, device: &B::Device) -> Self::Model {
-        let net = self.factory.build(device);
-        let emb = net.feature_dim();
-        let c = &self.config;
-        let input = if c.preprocess_gradients { 2 * emb } else { emb };
+        let hidden = self.config.meta_hidden;
         let model = MetaNetModel {
-            w: uniform([c.ways, emb], emb, device),
-            b: Param::from_tensor(Tensor::zeros([c.ways], device)),
-            m1: uniform([input, c.meta_hidden], input, device),
-            m1_bias: Param::from_tensor(Tensor::zeros([c.meta_hidden], device)),
-            m2: uniform([c.meta_hidden, emb], c.meta_hidden, device),
-            m2_bias: Param::from_tensor(Tensor::zeros([emb], device)),
-            net,
+            base: self.net.init(device),
+            key: self.net.init(device),
+            example_conv: GradientMlp::new(hidden, device),
+            example_fc: GradientMlp::new(hidden, device),
+            task_conv: GradientLstm::new(hidden, device),
+            task_fc: GradientLstm::new(hidden, device),
         };
         meta_backbones::params::force_init(&model);
         model
@@ -281,7 +422,36 @@ where
         support_y: Tensor<B, 1, Int>,
         ways: usize,
     ) -> Self::Adapted {
-        SupportPredictor::new(self.config, model, support_x, support_y, ways)
+        let (sx, sy) = (support_x.inner(), support_y.inner());
+        let key_grads = example_gradients(&model.key, sx.clone(), sy.clone(), ways);
+        let base_grads = example_gradients(&model.base, sx.clone(), sy, ways);
+        let inner = model.valid();
+        let memory = inner.memorize(&self.config, sx, key_grads, base_grads);
+        MetaNetPredictor {
+            config: self.config,
+            model: inner,
+            memory,
+            ways,
+        }
+    }
+
+    fn preflight(&self, _model: &Self::Model, task: &Task<B>) -> Result<()> {
+        let classes = self.net.num_classes;
+        if task.ways > classes {
+            return Err(AlgoError::InvalidConfig(format!(
+                "metanet: a {}-way task needs {} logits, the networks have {classes} \
+                 (metanet-cnn num_classes follows --ways)",
+                task.ways, task.ways
+            )));
+        }
+        let [_, c, h, w] = task.support_x.dims();
+        let (ch, size) = (self.net.in_channels, self.net.image_size);
+        if c != ch || h != size || w != size {
+            return Err(AlgoError::InvalidConfig(format!(
+                "metanet: the networks take {ch}×{size}×{size} images, the task has {c}×{h}×{w}"
+            )));
+        }
+        Ok(())
     }
 
     fn config_json(&self) -> serde_json::Value {
@@ -289,7 +459,10 @@ where
     }
 
     fn backbone_name(&self) -> String {
-        self.factory.name()
+        format!(
+            "metanet-cnn {}",
+            serde_json::to_string(&self.net).unwrap_or_default()
+        )
     }
 
     fn recommended_grad_clip(&self) -> Option<f64> {

@@ -184,37 +184,27 @@ fn metanet_eb_trains_u_v_e_and_embedding_and_learns() {
 }
 
 #[test]
-fn metanet_original_trains_meta_learner_and_slow_weights_and_learns() {
-    let l = MetaNet::new(
-        tiny_factory(16),
-        MetaNetConfig {
-            ways: 3,
-            ..MetaNetConfig::default()
-        },
-    )
-    .expect("config");
+fn metanet_trains_every_meta_parameter_and_learns() {
+    let net = meta_backbones::MetaNetCnnConfig {
+        in_channels: 1,
+        image_size: 4,
+        filters: 8,
+        conv_layers: 2,
+        fc_hidden: 16,
+        num_classes: 3,
+    };
+    let l = MetaNet::new(net, MetaNetConfig::default()).expect("config");
     assert_eq!(logits_shape(&l), [12, 3]);
+    assert_eq!(MetaLearner::<TB>::recommended_grad_clip(&l), Some(10.0));
     let (missing, total) = params_without_grad(&l);
-    assert_eq!(missing, vec!["net.w2".to_string()]);
-    assert_eq!(total, 9);
+    // The key network's head only produces the gradients `d` reads (inputs, not differentiated).
+    assert_eq!(missing, vec!["key.head".to_string()]);
+    assert_eq!(total, 30);
     let (before, after) = learns(l, 100);
     assert!(
         after > 0.85 && after > before + 0.08,
         "metanet synthetic accuracy {before} -> {after}"
     );
-}
-
-#[test]
-fn metanet_handles_more_ways_than_its_slow_layer() {
-    let l = MetaNet::new(
-        tiny_factory(8),
-        MetaNetConfig {
-            ways: 2,
-            ..MetaNetConfig::default()
-        },
-    )
-    .expect("config");
-    assert_eq!(logits_shape(&l), [12, 3]);
 }
 
 #[allow(dead_code)]

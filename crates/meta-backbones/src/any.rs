@@ -10,7 +10,7 @@
 //! # Parameter paths
 //!
 //! burn's derive visits an enum module by entering a module named after the active variant
-//! (`"Conv4"`, `"ResNet12"`, `"FcNet"`, `"MetaNetEmbedding"`) before visiting the wrapped
+//! (`"Conv4"`, `"ResNet12"`, `"FcNet"`, `"MetaNetEmbedding"`, `"MetaNetCnn"`) before visiting the wrapped
 //! network's fields. [`AnyBackbone::param_role`](Backbone::param_role) strips that first path
 //! element and asks the wrapped type, so head / body / state roles (ANIL, BOIL) are exactly
 //! those of the concrete backbone.
@@ -37,6 +37,7 @@ use crate::conv4::{Conv4, Conv4Config};
 use crate::error::BackboneError;
 use crate::fcnet::{FcNet, FcNetConfig};
 use crate::metanet::{MetaNetEmbedding, MetaNetEmbeddingConfig};
+use crate::metanet_cnn::{MetaNetCnn, MetaNetCnnConfig};
 use crate::resnet12::{ResNet12, ResNet12Config};
 
 /// Configuration of any backbone of this crate; builds an [`AnyBackbone`].
@@ -60,6 +61,9 @@ pub enum BackboneConfig {
     /// [`MetaNetEmbedding`].
     #[serde(rename = "metanet_embedding")]
     MetaNetEmbedding(MetaNetEmbeddingConfig),
+    /// [`MetaNetCnn`].
+    #[serde(rename = "metanet_cnn")]
+    MetaNetCnn(MetaNetCnnConfig),
 }
 
 impl Default for BackboneConfig {
@@ -78,6 +82,7 @@ impl BackboneConfig {
             BackboneConfig::ResNet12(_) => "resnet12",
             BackboneConfig::FcNet(_) => "fcnet",
             BackboneConfig::MetaNetEmbedding(_) => "metanet_embedding",
+            BackboneConfig::MetaNetCnn(_) => "metanet_cnn",
         }
     }
 
@@ -88,6 +93,7 @@ impl BackboneConfig {
             BackboneConfig::ResNet12(c) => c.validate(),
             BackboneConfig::FcNet(c) => c.validate(),
             BackboneConfig::MetaNetEmbedding(c) => c.validate(),
+            BackboneConfig::MetaNetCnn(c) => c.validate(),
         }
     }
 
@@ -104,6 +110,7 @@ impl BackboneConfig {
             BackboneConfig::MetaNetEmbedding(c) => {
                 AnyBackbone::MetaNetEmbedding(c.try_init(device)?)
             }
+            BackboneConfig::MetaNetCnn(c) => AnyBackbone::MetaNetCnn(c.try_init(device)?),
         })
     }
 
@@ -140,6 +147,12 @@ impl From<MetaNetEmbeddingConfig> for BackboneConfig {
     }
 }
 
+impl From<MetaNetCnnConfig> for BackboneConfig {
+    fn from(c: MetaNetCnnConfig) -> Self {
+        BackboneConfig::MetaNetCnn(c)
+    }
+}
+
 /// Any backbone of this crate, chosen at run time; see the [module docs](self).
 ///
 /// Every [`Backbone`] method (including [`fast_copy`](Backbone::fast_copy) and
@@ -156,6 +169,8 @@ pub enum AnyBackbone<B: Backend> {
     FcNet(FcNet<B>),
     /// A [`MetaNetEmbedding`].
     MetaNetEmbedding(MetaNetEmbedding<B>),
+    /// A [`MetaNetCnn`].
+    MetaNetCnn(MetaNetCnn<B>),
 }
 
 impl<B: Backend> AnyBackbone<B> {
@@ -166,6 +181,7 @@ impl<B: Backend> AnyBackbone<B> {
             AnyBackbone::ResNet12(_) => "resnet12",
             AnyBackbone::FcNet(_) => "fcnet",
             AnyBackbone::MetaNetEmbedding(_) => "metanet_embedding",
+            AnyBackbone::MetaNetCnn(_) => "metanet_cnn",
         }
     }
 }
@@ -194,6 +210,12 @@ impl<B: Backend> From<MetaNetEmbedding<B>> for AnyBackbone<B> {
     }
 }
 
+impl<B: Backend> From<MetaNetCnn<B>> for AnyBackbone<B> {
+    fn from(m: MetaNetCnn<B>) -> Self {
+        AnyBackbone::MetaNetCnn(m)
+    }
+}
+
 /// `$body` with `$m` bound to the wrapped network, whatever the variant.
 macro_rules! delegate {
     ($self:expr, $m:ident => $body:expr) => {
@@ -202,6 +224,7 @@ macro_rules! delegate {
             AnyBackbone::ResNet12($m) => $body,
             AnyBackbone::FcNet($m) => $body,
             AnyBackbone::MetaNetEmbedding($m) => $body,
+            AnyBackbone::MetaNetCnn($m) => $body,
         }
     };
 }
@@ -228,6 +251,7 @@ impl<B: Backend> Backbone<B> for AnyBackbone<B> {
             AnyBackbone::ResNet12(m) => AnyBackbone::ResNet12(m.fast_copy(step)),
             AnyBackbone::FcNet(m) => AnyBackbone::FcNet(m.fast_copy(step)),
             AnyBackbone::MetaNetEmbedding(m) => AnyBackbone::MetaNetEmbedding(m.fast_copy(step)),
+            AnyBackbone::MetaNetCnn(m) => AnyBackbone::MetaNetCnn(m.fast_copy(step)),
         }
     }
 
@@ -243,6 +267,7 @@ impl<B: Backend> Backbone<B> for AnyBackbone<B> {
             "ResNet12" => <ResNet12<B> as Backbone<B>>::param_role(rest),
             "FcNet" => <FcNet<B> as Backbone<B>>::param_role(rest),
             "MetaNetEmbedding" => <MetaNetEmbedding<B> as Backbone<B>>::param_role(rest),
+            "MetaNetCnn" => <MetaNetCnn<B> as Backbone<B>>::param_role(rest),
             _ => default_role(path),
         }
     }

@@ -1,5 +1,5 @@
 //! Backbones for few-shot learning — [`FcNet`], [`Conv4`], [`ResNet12`] and the Meta Networks
-//! [`MetaNetEmbedding`] — as ordinary burn `Module`s, plus the exact, differentiable inner loop
+//! [`MetaNetEmbedding`] and layer-augmented [`MetaNetCnn`] — as ordinary burn `Module`s, plus the exact, differentiable inner loop
 //! that the MAML family needs ([`adapt()`], [`adapt_with_lrs`]). [`AnyBackbone`] (built from a
 //! [`BackboneConfig`]) wraps any of them in one type chosen at run time.
 //!
@@ -53,6 +53,7 @@ pub mod linear;
 pub mod loss;
 pub mod maxpool;
 pub mod metanet;
+pub mod metanet_cnn;
 pub mod params;
 pub mod pool;
 pub mod resnet12;
@@ -71,5 +72,6 @@ pub use fcnet::{FcNet, FcNetConfig};
 pub use linear::Linear;
 pub use loss::{accuracy, cross_entropy};
 pub use metanet::{MetaNetEmbedding, MetaNetEmbeddingConfig};
+pub use metanet_cnn::{CnnOutput, MetaNetCnn, MetaNetCnnConfig};
 pub use params::{force_init, param_difference, param_paths, param_roles, step_dependent};
 pub use resnet12::{ResNet12, ResNet12Config};

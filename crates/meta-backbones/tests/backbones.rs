@@ -305,6 +305,16 @@ fn meta_gradient_matches_finite_differences_for_every_backbone_and_bn_mode() {
         };
         check_meta_gradient(&format!("fcnet {tag}"), fc.init::<B>(&dev()), [3, 2, 2]);
     }
+    // No batch-norm; 5×5 images pool to 3×3 and 2×2 (ceil mode).
+    let cnn = MetaNetCnnConfig {
+        image_size: 5,
+        filters: 2,
+        conv_layers: 2,
+        fc_hidden: 3,
+        num_classes: 2,
+        ..Default::default()
+    };
+    check_meta_gradient("metanet-cnn", cnn.init::<B>(&dev()), [1, 5, 5]);
 }
 
 #[test]
@@ -729,7 +739,7 @@ fn invalid_configs_are_rejected_with_the_field_named() {
 // ----------------------------------------------------------------------------- AnyBackbone
 
 /// Small configurations of every backbone kind (running batch-norm statistics, so that every
-/// kind has state tensors), with the input shape each takes.
+/// kind with batch-norm has state tensors), with the input shape each takes.
 fn any_configs() -> Vec<(BackboneConfig, [usize; 3])> {
     let bn = BnConfig {
         mode: BnMode::Running,
@@ -774,6 +784,16 @@ fn any_configs() -> Vec<(BackboneConfig, [usize; 3])> {
             }
             .into(),
             [1, 16, 16],
+        ),
+        (
+            MetaNetCnnConfig {
+                image_size: 9,
+                filters: 3,
+                conv_layers: 3,
+                ..Default::default()
+            }
+            .into(),
+            [1, 9, 9],
         ),
     ]
 }
@@ -844,6 +864,7 @@ where
         AnyBackbone::ResNet12(_) => "ResNet12",
         AnyBackbone::FcNet(_) => "FcNet",
         AnyBackbone::MetaNetEmbedding(_) => "MetaNetEmbedding",
+        AnyBackbone::MetaNetCnn(_) => "MetaNetCnn",
     };
     for (p, a) in plain_paths.iter().zip(&any_paths) {
         assert_eq!(a[0], variant, "{name}: burn names the variant first");
@@ -863,8 +884,14 @@ where
         count(ParamRole::Body),
         count(ParamRole::State)
     );
-    assert_eq!(count(ParamRole::Head), 2, "{name}: head weight and bias");
-    assert!(count(ParamRole::State) > 0, "{name}: running statistics");
+    if name == "metanet_cnn" {
+        // No bias and no batch-norm.
+        assert_eq!(count(ParamRole::Head), 1, "{name}: head weight");
+        assert_eq!(count(ParamRole::State), 0, "{name}: no running statistics");
+    } else {
+        assert_eq!(count(ParamRole::Head), 2, "{name}: head weight and bias");
+        assert!(count(ParamRole::State) > 0, "{name}: running statistics");
+    }
 }
 
 #[test]
@@ -880,6 +907,9 @@ fn any_backbone_is_exactly_the_wrapped_backbone() {
             }
             AnyBackbone::FcNet(m) => check_any_matches(cfg.name(), m.clone(), any.clone(), shape),
             AnyBackbone::MetaNetEmbedding(m) => {
+                check_any_matches(cfg.name(), m.clone(), any.clone(), shape)
+            }
+            AnyBackbone::MetaNetCnn(m) => {
                 check_any_matches(cfg.name(), m.clone(), any.clone(), shape)
             }
         }

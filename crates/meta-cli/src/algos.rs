@@ -8,7 +8,8 @@ use meta_algos::{
     MamlPlusPlus, MatchingNet, MetaLearner, MetaNet, MetaNetEb, MetaSgd, ProtoNet, Reptile,
 };
 use meta_backbones::{
-    BackboneConfig, Conv4Config, FcNetConfig, MetaNetEmbeddingConfig, ResNet12Config,
+    BackboneConfig, Conv4Config, FcNetConfig, MetaNetCnnConfig, MetaNetEmbeddingConfig,
+    ResNet12Config,
 };
 
 /// Every `--algo` value.
@@ -36,7 +37,13 @@ pub trait LearnerJob<B: AutodiffBackend> {
 }
 
 /// Every `--backbone` value.
-pub const BACKBONES: &[&str] = &["conv4", "resnet12", "fcnet", "metanet-embedding"];
+pub const BACKBONES: &[&str] = &[
+    "conv4",
+    "resnet12",
+    "fcnet",
+    "metanet-embedding",
+    "metanet-cnn",
+];
 
 /// The backbone `config` names, sized for images of `image_shape` (`[C, H, W]`) and
 /// `config.ways` logits, with its section's settings.
@@ -87,6 +94,21 @@ pub fn backbone(config: &RunConfig, image_shape: [usize; 3]) -> Result<BackboneC
                 hidden: section.hidden,
                 num_classes,
                 bn: section.bn,
+            }
+            .into()
+        }
+        "metanet-cnn" => {
+            if height != width {
+                bail!("--backbone metanet-cnn needs square images (got {height}×{width})");
+            }
+            let section = config.metanet_cnn.clone().unwrap_or_default();
+            MetaNetCnnConfig {
+                in_channels: channels,
+                image_size: height,
+                filters: section.filters,
+                conv_layers: section.conv_layers,
+                fc_hidden: section.fc_hidden,
+                num_classes,
             }
             .into()
         }
@@ -158,7 +180,14 @@ where
             factory,
             config.metanet_eb.unwrap_or_default(),
         )?),
-        "metanet" => job.run(MetaNet::new(factory, config.metanet_config())?),
+        "metanet" => match factory {
+            BackboneConfig::MetaNetCnn(net) => job.run(MetaNet::new(net, config.metanet_config())?),
+            _ => bail!(
+                "--algo metanet trains its own layer-augmented networks: run it with --backbone \
+                 metanet-cnn, not --backbone {}",
+                config.backbone
+            ),
+        },
         "baseline" => job.run(Baseline::new(factory, config.baseline.unwrap_or_default())?),
         other => bail!(
             "unknown --algo `{other}`; choose one of {}",
@@ -247,12 +276,37 @@ mod tests {
             (&20.into(), &"sgd".into(), &false.into()),
             "{json}"
         );
-        let config = resolved("metanet-omniglot-20w1s", "[metanet]\nmeta_hidden = 16", &[]);
-        let json = learner_json(&config);
-        assert_eq!(
-            (&json["meta_hidden"], &json["ways"]),
-            (&16.into(), &20.into())
+        let config = resolved(
+            "metanet-omniglot-20w1s",
+            "[metanet]\nmeta_hidden = 16\n[metanet-cnn]\nfilters = 8",
+            &[],
         );
+        let json = learner_json(&config);
+        assert_eq!(json["meta_hidden"], 16, "{json}");
+        let BackboneConfig::MetaNetCnn(net) = backbone(&config, [1, 28, 28]).unwrap() else {
+            panic!("not metanet-cnn")
+        };
+        assert_eq!((net.filters, net.conv_layers, net.num_classes), (8, 5, 20));
+    }
+
+    #[test]
+    fn metanet_refuses_another_backbone_naming_the_flag() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Flags {
+            #[command(flatten)]
+            overrides: ConfigOverrides,
+        }
+        let argv = ["metalearn", "--algo", "metanet", "--backbone", "conv4"];
+        let flags = Flags::try_parse_from(argv).unwrap().overrides;
+        let config = layered(None, None, &flags).unwrap();
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("--backbone metanet-cnn"), "{err}");
+        // Without --backbone the algorithm's preset picks the right one.
+        let flags = Flags::try_parse_from(["metalearn", "--algo", "metanet"]).unwrap();
+        let config = layered(None, None, &flags.overrides).unwrap();
+        assert_eq!(config.backbone, "metanet-cnn");
+        config.validate().unwrap();
     }
 
     #[test]

@@ -3,14 +3,14 @@
 
 use crate::data::FolderSection;
 use crate::sections::{
-    Conv4Section, FcNetSection, MetaNetEmbeddingSection, MetaNetSection, MetaSgdSection,
+    Conv4Section, FcNetSection, MetaNetCnnSection, MetaNetEmbeddingSection, MetaSgdSection,
     OptimizerSection, ReptileSection, ResNet12Section,
 };
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use meta_algos::{
-    BaselineConfig, LrSchedule, MamlPlusPlusOptions, MatchingNetConfig, MetaNetEbConfig,
-    ProtoNetConfig,
+    BaselineConfig, LrSchedule, MamlPlusPlusOptions, MatchingNetConfig, MetaNetConfig,
+    MetaNetEbConfig, ProtoNetConfig,
 };
 use meta_data::ImageAugment;
 use serde::{Deserialize, Serialize};
@@ -34,7 +34,7 @@ pub struct RunConfig {
     pub data_dir: PathBuf,
     /// Backend name: flex, ndarray, wgpu, tch, cuda.
     pub backend: String,
-    /// Backbone: conv4, resnet12, fcnet, metanet-embedding.
+    /// Backbone: conv4, resnet12, fcnet, metanet-embedding, metanet-cnn.
     pub backbone: String,
     /// Seed of everything: initialisation and episodes.
     pub seed: u64,
@@ -106,9 +106,9 @@ pub struct RunConfig {
     /// `[protonet]`: Prototypical Networks (no settings of their own).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub protonet: Option<ProtoNetConfig>,
-    /// `[metanet]`: the original Meta Networks' meta-learner and attention.
+    /// `[metanet]`: Meta Networks' meta-learners, task chunks, preprocessing and attention.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub metanet: Option<MetaNetSection>,
+    pub metanet: Option<MetaNetConfig>,
     /// `[metanet-eb]`: embedding-based Meta Networks' fast-weight width and clipping.
     #[serde(
         default,
@@ -132,6 +132,13 @@ pub struct RunConfig {
         skip_serializing_if = "Option::is_none"
     )]
     pub metanet_embedding: Option<MetaNetEmbeddingSection>,
+    /// `[metanet-cnn]`: the sizes of Meta Networks' layer-augmented CNN.
+    #[serde(
+        default,
+        rename = "metanet-cnn",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub metanet_cnn: Option<MetaNetCnnSection>,
 }
 
 /// Optional settings from a config file or the command line; `None` keeps the lower layer's value.
@@ -154,7 +161,7 @@ pub struct ConfigOverrides {
     /// Backend: flex (default), ndarray, wgpu, tch, cuda (the last three need their cargo feature).
     #[arg(long)]
     pub backend: Option<String>,
-    /// Backbone: conv4, resnet12, fcnet, metanet-embedding.
+    /// Backbone: conv4, resnet12, fcnet, metanet-embedding, metanet-cnn.
     #[arg(long)]
     pub backbone: Option<String>,
     /// Seed of initialisation and episodes.
@@ -264,6 +271,7 @@ impl Default for RunConfig {
             resnet12: None,
             fcnet: None,
             metanet_embedding: None,
+            metanet_cnn: None,
         }
     }
 }
@@ -326,6 +334,13 @@ impl RunConfig {
                 "unknown --backbone `{}`; choose one of {}",
                 self.backbone,
                 crate::algos::BACKBONES.join(", ")
+            );
+        }
+        if self.algo == "metanet" && self.backbone != "metanet-cnn" {
+            bail!(
+                "--algo metanet trains its own layer-augmented networks: run it with --backbone \
+                 metanet-cnn (sizes in [metanet-cnn]), not --backbone {}",
+                self.backbone
             );
         }
         crate::backend::check_compiled(&self.backend)?;

@@ -98,9 +98,11 @@ fn all_changed() -> RunConfig {
             finetune_dampening: 0.0,
             finetune_weight_decay: 0.0,
         }),
-        metanet: Some(MetaNetSection {
+        metanet: Some(MetaNetConfig {
             meta_hidden: 32,
-            preprocess_gradients: false,
+            task_chunks: 3,
+            task_fast_weights: false,
+            preprocess_k: 5.0,
             attention_temperature: 2.0,
             grad_clip: 5.0,
         }),
@@ -126,6 +128,11 @@ fn all_changed() -> RunConfig {
             hidden: 32,
             bn: changed_bn(BnMode::Running),
         }),
+        metanet_cnn: Some(MetaNetCnnSection {
+            filters: 16,
+            conv_layers: 4,
+            fc_hidden: 32,
+        }),
     }
 }
 
@@ -148,6 +155,7 @@ fn default_with_every_section() -> RunConfig {
         resnet12: Some(Default::default()),
         fcnet: Some(Default::default()),
         metanet_embedding: Some(Default::default()),
+        metanet_cnn: Some(Default::default()),
         ..RunConfig::default()
     }
 }

@@ -14,7 +14,9 @@ use meta_algos::{
     AdamParams, GradClip, InnerOptimizer, LrInit, LrSchedule, MamlPlusPlusConfig, MetaNetConfig,
     MetaSgdConfig, OuterOptimizer, ReptileConfig,
 };
-use meta_backbones::{BnConfig, Conv4Variant, FcNetConfig, MetaNetEmbeddingConfig, ResNet12Config};
+use meta_backbones::{
+    BnConfig, Conv4Variant, FcNetConfig, MetaNetCnnConfig, MetaNetEmbeddingConfig, ResNet12Config,
+};
 use serde::{Deserialize, Serialize};
 
 /// `[optimizer]`: the outer (meta) optimizer.
@@ -91,33 +93,6 @@ impl Default for MetaSgdSection {
     }
 }
 
-/// `[metanet]`: the original Meta Networks' own settings (the slow layer has `ways` rows).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct MetaNetSection {
-    /// Hidden width of the meta-learner MLP.
-    pub meta_hidden: usize,
-    /// Andrychowicz et al.'s gradient preprocessing.
-    pub preprocess_gradients: bool,
-    /// Scale of cosine similarities before the memory-attention softmax.
-    pub attention_temperature: f64,
-    /// Global-norm clipping of the meta-gradient (what `[optimizer] grad_clip = "auto"` uses).
-    pub grad_clip: f64,
-}
-
-impl Default for MetaNetSection {
-    /// [`MetaNetConfig::default`]'s settings.
-    fn default() -> Self {
-        let paper = MetaNetConfig::default();
-        Self {
-            meta_hidden: paper.meta_hidden,
-            preprocess_gradients: paper.preprocess_gradients,
-            attention_temperature: paper.attention_temperature,
-            grad_clip: paper.grad_clip,
-        }
-    }
-}
-
 /// `[conv4]`: Conv4's width, variant and batch-norm.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -173,6 +148,31 @@ impl Default for FcNetSection {
             layer_dims: paper.layer_dims,
             dropout: paper.dropout,
             bn: paper.bn,
+        }
+    }
+}
+
+/// `[metanet-cnn]`: the sizes of Meta Networks' layer-augmented CNN (input channels, image size
+/// and logits follow the data set and `--ways`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetaNetCnnSection {
+    /// Filters of every conv layer.
+    pub filters: usize,
+    /// Number of conv layers (each followed by a 2×2 max-pool).
+    pub conv_layers: usize,
+    /// Width of the fully connected layer (the embedding and key width).
+    pub fc_hidden: usize,
+}
+
+impl Default for MetaNetCnnSection {
+    /// [`MetaNetCnnConfig::default`]'s sizes (the authors' Omniglot network).
+    fn default() -> Self {
+        let paper = MetaNetCnnConfig::default();
+        Self {
+            filters: paper.filters,
+            conv_layers: paper.conv_layers,
+            fc_hidden: paper.fc_hidden,
         }
     }
 }
@@ -262,16 +262,9 @@ impl RunConfig {
         }
     }
 
-    /// The original Meta Networks' configuration.
+    /// Meta Networks' configuration.
     pub fn metanet_config(&self) -> MetaNetConfig {
-        let section = self.metanet.clone().unwrap_or_default();
-        MetaNetConfig {
-            ways: self.ways,
-            meta_hidden: section.meta_hidden,
-            preprocess_gradients: section.preprocess_gradients,
-            attention_temperature: section.attention_temperature,
-            grad_clip: section.grad_clip,
-        }
+        self.metanet.unwrap_or_default()
     }
 
     /// Conv4's settings, with the width filled in for the data set.
@@ -309,6 +302,7 @@ impl RunConfig {
             "resnet12" => _ = self.resnet12.get_or_insert_default(),
             "fcnet" => _ = self.fcnet.get_or_insert_default(),
             "metanet-embedding" => _ = self.metanet_embedding.get_or_insert_default(),
+            "metanet-cnn" => _ = self.metanet_cnn.get_or_insert_default(),
             _ => {}
         }
     }

@@ -46,8 +46,14 @@ pub(super) const MATCHINGNET_PAPER: &str =
     "Vinyals et al. 2016 (Matching Networks), NeurIPS, sec. 4.1";
 pub(super) const MATCHINGNET_NOTE: &str =
     "Cosine attention without full-context embeddings; inner-loop fields unused.";
-pub(super) const METANET_NOTE: &str = "Example-level fast weights on the output layer only (see metanet.rs); \
-     gradient clipping 1.0; inner-loop fields unused.";
+pub(super) const METANET_NOTE: &str = "As published (authors' Omniglot code): base learner and key \
+     network are the layer-augmented metanet-cnn (5 conv layers of 64 filters without batch-norm, \
+     fc 64); task-level fast weights from 5 support chunks, example-level fast weights for every \
+     layer, clipping 10, one task per update. 20,000 iterations (the authors' script allows \
+     100,000); 15 queries per class; inner-loop fields unused.";
+pub(super) const METANET_MINI_NOTE: &str = "The Omniglot row's networks on 84×84 colour images \
+     (five 2×2 pools leave a 3×3 map, fc 576 → 64); the authors' Mini-ImageNet network was not \
+     checked; no augmentation; inner-loop fields unused.";
 pub(super) const METANET_EB_NOTE: &str = "Embedding-based variant: W_c = mean(U h + e), logits (V h_q)·W_c; \
      clipping 1.0; inner-loop fields unused.";
 
@@ -180,6 +186,22 @@ pub(super) const fn metric_row(
         reference: s(reference),
         note: s(note),
     }
+}
+
+/// Meta Networks as published on Omniglot `ways`-way 1-shot: [`metric_row`]'s settings with
+/// the layer-augmented `metanet-cnn` networks and one task per update (the authors').
+pub(super) const fn metanet_row(name: &'static str, ways: usize) -> Preset {
+    let mut row = metric_row(name, "metanet", ways, 1, METANET_PAPER, METANET_NOTE);
+    set(&mut row.backbone, "metanet-cnn");
+    row
+}
+
+/// Meta Networks on Mini-ImageNet 5-way 1-shot: [`metanet_row`] on 84×84 colour images.
+pub(super) const fn metanet_miniimagenet_row(name: &'static str) -> Preset {
+    let mut row = metanet_row(name, 5);
+    set(&mut row.dataset, "miniimagenet");
+    set(&mut row.note, METANET_MINI_NOTE);
+    row
 }
 
 /// Prototypical Networks on Omniglot `ways`-way: [`metric_row`]'s settings with the paper's

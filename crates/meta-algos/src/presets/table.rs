@@ -103,22 +103,8 @@ pub const PRESETS: &[Preset] = &[
         MATCHINGNET_PAPER,
         MATCHINGNET_NOTE,
     ),
-    metric_row(
-        "metanet-omniglot-5w1s",
-        "metanet",
-        5,
-        4,
-        METANET_PAPER,
-        METANET_NOTE,
-    ),
-    metric_row(
-        "metanet-omniglot-20w1s",
-        "metanet",
-        20,
-        4,
-        METANET_PAPER,
-        METANET_NOTE,
-    ),
+    metanet_row("metanet-omniglot-5w1s", 5),
+    metanet_row("metanet-omniglot-20w1s", 20),
     metric_row(
         "metanet-eb-omniglot-5w1s",
         "metanet-eb",
@@ -246,6 +232,7 @@ pub const PRESETS: &[Preset] = &[
         RAVI_PAPER,
         MATCHINGNET_MINI_NOTE,
     )),
+    metanet_miniimagenet_row("metanet-miniimagenet-5w1s"),
     // --- MAML++: learned per-step rates, multi-step loss, per-step batch-norm.
     mamlpp_row("mamlpp-omniglot-5w1s", true, 5, 1),
     mamlpp_row("mamlpp-omniglot-20w1s", true, 20, 1),

@@ -78,7 +78,8 @@ pub fn workload(name: &str) -> Option<&'static Workload> {
 }
 
 impl Workload {
-    /// The run configuration of `algo` on this workload (Conv4, max-pool), as `train` would
+    /// The run configuration of `algo` on this workload (Conv4, max-pool; Meta Networks their own
+    /// `metanet-cnn`), as `train` would
     /// resolve it; the test-time inner steps equal the training ones so that the timed
     /// adaptation does the training inner loop's work.
     pub fn run_config(&self, algo: &str, meta_batch: usize, seed: u64) -> RunConfig {
@@ -91,7 +92,12 @@ impl Workload {
                 "miniimagenet"
             }
             .into(),
-            backbone: "conv4".into(),
+            backbone: if algo == "metanet" {
+                "metanet-cnn"
+            } else {
+                "conv4"
+            }
+            .into(),
             seed,
             ways: self.ways,
             shots: self.shots,

@@ -27,7 +27,7 @@ use meta_algos::{
     MetaLearner, MetaNet, MetaNetConfig, MetaNetEb, MetaNetEbConfig, MetaSgd, MetaSgdConfig,
     OuterOptimizer, ProtoNet, ProtoNetConfig, Reptile, ReptileConfig, Trainer, TrainerConfig,
 };
-use meta_backbones::{BnConfig, BnMode, Conv4Config, Conv4Variant};
+use meta_backbones::{BnConfig, BnMode, Conv4Config, Conv4Variant, MetaNetCnnConfig};
 
 use backbones::backbone_parity;
 use episodes::tasks;
@@ -396,11 +396,14 @@ macro_rules! backend_parity {
 
             #[test]
             fn metanet_matches_flex() {
-                let config = MetaNetConfig {
-                    ways: WAYS,
-                    ..MetaNetConfig::default()
+                let net = MetaNetCnnConfig {
+                    in_channels: IMAGE[0],
+                    image_size: IMAGE[1],
+                    filters: 16,
+                    num_classes: WAYS,
+                    ..MetaNetCnnConfig::default()
                 };
-                let learner = MetaNet::new(conv4_strided(), config).expect("config");
+                let learner = MetaNet::new(net, MetaNetConfig::default()).expect("config");
                 learner_parity::<B, _>(NAME, device(), learner);
             }
         }
