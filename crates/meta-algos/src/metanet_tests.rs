@@ -331,3 +331,69 @@ fn meta_gradient_matches_f64_finite_differences() {
         assert_eq!(dot.missing, if task_fast { 1 } else { 11 });
     }
 }
+
+#[test]
+fn preflight_refuses_too_many_ways_and_other_image_sizes() {
+    let device = Default::default();
+    let t = task(11); // 3-way, 1×4×4
+    let narrow = MetaNetCnnConfig {
+        num_classes: 2,
+        ..net_config()
+    };
+    let learner = MetaNet::new(narrow, MetaNetConfig::default()).unwrap();
+    let model = learner.init_model(&device);
+    let err = learner.preflight(&model, &t).unwrap_err().to_string();
+    assert!(err.contains("3-way") && err.contains("have 2"), "{err}");
+    let wide = MetaNetCnnConfig {
+        image_size: 8,
+        ..net_config()
+    };
+    let learner = MetaNet::new(wide, MetaNetConfig::default()).unwrap();
+    let model = learner.init_model(&device);
+    let err = learner.preflight(&model, &t).unwrap_err().to_string();
+    assert!(err.contains("1×8×8") && err.contains("1×4×4"), "{err}");
+    // The matching network passes.
+    let learner = MetaNet::new(net_config(), MetaNetConfig::default()).unwrap();
+    learner.preflight(&learner.init_model(&device), &t).unwrap();
+}
+
+#[test]
+fn invalid_settings_are_refused_with_the_key_named() {
+    for (config, key) in [
+        (
+            MetaNetConfig {
+                task_chunks: 0,
+                ..Default::default()
+            },
+            "task_chunks",
+        ),
+        (
+            MetaNetConfig {
+                preprocess_k: 0.0,
+                ..Default::default()
+            },
+            "preprocess_k",
+        ),
+        (
+            MetaNetConfig {
+                grad_clip: f64::NAN,
+                ..Default::default()
+            },
+            "grad_clip",
+        ),
+    ] {
+        let err = MetaNet::new(net_config(), config).unwrap_err().to_string();
+        assert!(err.contains(key), "{err}");
+    }
+    let bad_net = MetaNetCnnConfig {
+        filters: 0,
+        ..net_config()
+    };
+    let err = MetaNet::new(bad_net, MetaNetConfig::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("metanet-cnn") && err.contains("filters"),
+        "{err}"
+    );
+}

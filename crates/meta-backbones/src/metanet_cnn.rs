@@ -182,6 +182,11 @@ fn pool_ceil<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
     max_pool2x2(x)
 }
 
+/// `w` as one row `[1, numel]`.
+fn flat<B: Backend, const D: usize>(w: &Param<Tensor<B, D>>) -> Tensor<B, 2> {
+    w.val().reshape([1, w.shape().num_elements()])
+}
+
 /// Pre-activations of a 3×3, pad-1 convolution of `x` `[N, C, H, W]` with flattened weights
 /// `w` `[1 or N, F·C·9]`: one convolution when shared, a grouped one (one group per example)
 /// when per example.
@@ -222,16 +227,8 @@ fn linear_pre<B: Backend>(x: Tensor<B, 2>, w: Tensor<B, 2>, shape: &[usize]) -> 
 impl<B: Backend> MetaNetCnn<B> {
     /// The weights of every layer, input to output, flattened to `[1, numel]`.
     pub fn weights(&self) -> Vec<Tensor<B, 2>> {
-        let convs = self.convs.iter().map(|w| {
-            let n = w.shape().num_elements();
-            w.val().reshape([1, n])
-        });
-        convs
-            .chain([&self.fc1, &self.head].into_iter().map(|w| {
-                let n = w.shape().num_elements();
-                w.val().reshape([1, n])
-            }))
-            .collect()
+        let fcs = [&self.fc1, &self.head].map(flat);
+        self.convs.iter().map(flat).chain(fcs).collect()
     }
 
     /// Shapes of the layers' weights, as [`MetaNetCnnConfig::layer_shapes`].
