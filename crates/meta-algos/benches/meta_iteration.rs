@@ -54,9 +54,9 @@ fn tasks<B: AutodiffBackend>(device: &B::Device) -> Vec<Task<B>> {
         .map(|_| Task {
             ways: WAYS,
             support_x: images(WAYS * SHOTS),
-            support_y: labels(SHOTS),
+            support_y: labels(SHOTS).into(),
             query_x: images(WAYS * QUERIES),
-            query_y: labels(QUERIES),
+            query_y: labels(QUERIES).into(),
             classes: Vec::new(),
         })
         .collect()

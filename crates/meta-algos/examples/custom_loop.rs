@@ -41,7 +41,7 @@ fn test_accuracy(model: &Conv4<B>, test: &EpisodeSampler, episodes: u64) -> f64 
             );
             accuracy(
                 adapted.valid().forward(task.query_x.inner()),
-                task.query_y.inner(),
+                task.query_y.labels().inner(),
             )
         })
         .sum();
@@ -90,7 +90,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for t in 0..meta_batch {
             let task = train.episode(it * meta_batch + t).to_task::<B>(&device);
             let adapted = adapt(&model, task.support_x, task.support_y, &inner);
-            let task_loss = cross_entropy(adapted.forward(task.query_x), task.query_y);
+            let task_loss = cross_entropy(adapted.forward(task.query_x), task.query_y.labels());
             loss = Some(loss.map_or(task_loss.clone(), |sum| sum + task_loss));
         }
         let loss = loss.expect("meta_batch > 0") / meta_batch as f32;

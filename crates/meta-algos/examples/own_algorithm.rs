@@ -19,7 +19,9 @@ use meta_algos::{
     EvalConfig, MetaLearner, Predictor, StepStats, Trainer, TrainerConfig, evaluate_sampler,
 };
 use meta_backbones::{Backbone, Conv4, Conv4Config, accuracy, cross_entropy, force_init};
-use meta_data::{DatasetKind, EpisodeSpec, OmniglotSplit, Split, Task, load_split_sampler};
+use meta_data::{
+    DatasetKind, EpisodeSpec, OmniglotSplit, Split, Targets, Task, load_split_sampler,
+};
 
 type B = Autodiff<Flex>;
 
@@ -89,10 +91,10 @@ impl MetaLearner<B> for CosineProtos {
         let n = tasks.len() as f64;
         let (mut total, mut hits) = (None, 0.0);
         for task in tasks {
-            let support = (task.support_x.clone(), task.support_y.clone());
+            let support = (task.support_x.clone(), task.support_y.labels());
             let logits = self.logits(model, support, task.query_x.clone(), task.ways);
-            hits += accuracy(logits.clone(), task.query_y.clone());
-            let loss = cross_entropy(logits, task.query_y.clone());
+            hits += accuracy(logits.clone(), task.query_y.labels());
+            let loss = cross_entropy(logits, task.query_y.labels());
             total = Some(total.map_or(loss.clone(), |sum| sum + loss));
         }
         let loss = total.expect("at least one task") / n as f32;
@@ -109,9 +111,10 @@ impl MetaLearner<B> for CosineProtos {
         &self,
         model: &Conv4<B>,
         support_x: Tensor<B, 4>,
-        support_y: Tensor<B, 1, Int>,
+        support_y: Targets<B>,
         ways: usize,
     ) -> CosinePredictor {
+        let support_y = support_y.labels();
         let net = model.valid();
         let protos = class_means(net.embed(support_x.inner()), support_y.inner(), ways);
         CosinePredictor {

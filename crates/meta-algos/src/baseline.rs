@@ -22,7 +22,7 @@ use burn::tensor::{
     backend::Backend,
 };
 use meta_backbones::{Backbone, rng};
-use meta_data::Task;
+use meta_data::{Targets, Task};
 use serde::{Deserialize, Serialize};
 
 use crate::factory::BackboneFactory;
@@ -299,8 +299,8 @@ where
             );
             let table = class_table(task, &device);
             xs.extend([task.support_x.clone(), task.query_x.clone()]);
-            ys.push(table.clone().select(0, task.support_y.clone()));
-            ys.push(table.select(0, task.query_y.clone()));
+            ys.push(table.clone().select(0, task.support_y.labels()));
+            ys.push(table.select(0, task.query_y.labels()));
         }
         let (x, y) = (Tensor::cat(xs, 0), Tensor::cat(ys, 0));
         let scale = self.config.scale_for(self.config.classes);
@@ -322,9 +322,10 @@ where
         &self,
         model: &Self::Model,
         support_x: Tensor<B, 4>,
-        support_y: Tensor<B, 1, Int>,
+        support_y: Targets<B>,
         ways: usize,
     ) -> Self::Adapted {
+        let support_y = support_y.labels();
         let net = model.net.valid();
         let features = net.embed(support_x.inner());
         let head = fit_head::<B>(&self.config, features, support_y.inner(), ways);

@@ -225,9 +225,9 @@ fn pre_training_labels_are_the_split_classes() {
             y.iter().map(|&l| task.classes[l as usize] as i64).collect()
         };
         xs.extend([task.support_x.clone(), task.query_x.clone()]);
-        ys.extend(table(task.support_y.clone()));
-        ys.extend(table(task.query_y.clone()));
-        local.extend([task.support_y.clone(), task.query_y.clone()]);
+        ys.extend(table(task.support_y.labels()));
+        ys.extend(table(task.query_y.labels()));
+        local.extend([task.support_y.labels(), task.query_y.labels()]);
     }
     let n = ys.len();
     let logits = model.head.logits(model.net.embed(Tensor::cat(xs, 0)), 2.0);

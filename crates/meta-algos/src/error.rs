@@ -36,6 +36,16 @@ pub enum AlgoError {
         /// What is wrong and what to use instead.
         reason: String,
     },
+    /// A classification-only algorithm was given regression tasks.
+    #[error(
+        "{algo} classifies and cannot learn regression tasks (real-valued targets): use an \
+         algorithm with an inner loop of gradient steps (maml, fomaml, anil, boil, reptile, \
+         metasgd) or the pretrain baseline"
+    )]
+    RegressionUnsupported {
+        /// The algorithm's name.
+        algo: String,
+    },
     /// An episode source does not fit what the run needs.
     #[error("episode source: {0}")]
     Episodes(String),

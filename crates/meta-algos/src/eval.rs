@@ -1,14 +1,53 @@
 //! The evaluation protocol: `T` test episodes from a fixed seed, adaptation on each support set
-//! (the learner's own test-time procedure, e.g. its test-time inner steps), accuracy on the
-//! query set, reported as mean ± 1.96·σ/√T.
+//! (the learner's own test-time procedure, e.g. its test-time inner steps), the score on the
+//! query set (accuracy for classification, mean squared error for regression), reported as
+//! mean ± 1.96·σ/√T; and, for regression, the error after 0, 1, …, k adaptation steps.
 
 use burn::tensor::backend::AutodiffBackend;
-use meta_data::{EpisodeSampler, EpisodeSource};
+use meta_data::{Episode, EpisodeSampler, EpisodeSource};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AlgoError, Result};
 use crate::learner::{MetaLearner, Predictor};
-use crate::ops;
+use crate::preflight::check_task_kind;
+
+/// What a score measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// Query accuracy in `[0, 1]` (classification; higher is better).
+    #[default]
+    Accuracy,
+    /// Query mean squared error (regression; lower is better).
+    Mse,
+}
+
+impl Metric {
+    /// The metric of `episode`'s tasks.
+    pub fn of(episode: &Episode) -> Self {
+        if episode.is_regression() {
+            Metric::Mse
+        } else {
+            Metric::Accuracy
+        }
+    }
+
+    /// Whether score `a` is better than score `b`.
+    pub fn better(self, a: f64, b: f64) -> bool {
+        match self {
+            Metric::Accuracy => a > b,
+            Metric::Mse => a < b,
+        }
+    }
+
+    /// `value` as text: a percentage for accuracy, a plain number for MSE.
+    pub fn format(self, value: f64) -> String {
+        match self {
+            Metric::Accuracy => format!("{:.2}%", 100.0 * value),
+            Metric::Mse => format!("{value:.4}"),
+        }
+    }
+}
 
 /// How many test episodes, from which seed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -21,6 +60,18 @@ pub struct EvalConfig {
     pub seed: u64,
 }
 
+impl EvalConfig {
+    /// Refuses an evaluation of no episodes.
+    pub fn check(&self) -> Result<()> {
+        if self.episodes == 0 {
+            return Err(AlgoError::InvalidConfig(
+                "evaluation needs at least 1 episode".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
 impl Default for EvalConfig {
     fn default() -> Self {
         Self {
@@ -30,13 +81,16 @@ impl Default for EvalConfig {
     }
 }
 
-/// Mean accuracy with its 95% confidence interval over a stated number of episodes and seed.
+/// Mean score with its 95% confidence interval over a stated number of episodes and seed.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct EvalReport {
-    /// Mean query accuracy over the episodes, in `[0, 1]`.
+    /// What the score is (reports written before regression existed hold accuracy).
+    #[serde(default)]
+    pub metric: Metric,
+    /// Mean query score over the episodes: accuracy in `[0, 1]`, or mean squared error.
     pub mean: f64,
     /// Half-width of the 95% confidence interval: `1.96 · σ / √T`, σ the population standard
-    /// deviation of per-episode accuracies.
+    /// deviation of per-episode scores.
     pub ci95: f64,
     /// Number of episodes `T`.
     pub episodes: usize,
@@ -46,11 +100,15 @@ pub struct EvalReport {
 
 impl std::fmt::Display for EvalReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let name = match self.metric {
+            Metric::Accuracy => "",
+            Metric::Mse => " MSE",
+        };
         write!(
             f,
-            "{:.2}% ± {:.2}% ({} episodes, seed {})",
-            100.0 * self.mean,
-            100.0 * self.ci95,
+            "{} ± {}{name} ({} episodes, seed {})",
+            self.metric.format(self.mean),
+            self.metric.format(self.ci95),
             self.episodes,
             self.seed
         )
@@ -68,8 +126,9 @@ pub fn mean_ci95(values: &[f64]) -> (f64, f64) {
     (mean, 1.96 * var.sqrt() / n.sqrt())
 }
 
-/// Query accuracy of `model` on each episode in `indices` of `source`, after adaptation.
-pub fn episode_accuracies<B, L>(
+/// Query score ([`episode_score`]) of `model` on each episode in `indices` of `source`, after
+/// adaptation.
+pub fn episode_scores<B, L>(
     learner: &L,
     model: &L::Model,
     source: &dyn EpisodeSource,
@@ -82,12 +141,18 @@ where
 {
     indices
         .into_iter()
-        .map(|i| episode_accuracy(learner, model, &source.episode(i), device))
+        .map(|i| episode_score(learner, model, &source.episode(i), device))
         .collect()
 }
 
-/// Query accuracy of `model` on one host episode after adapting on its support set.
-pub fn episode_accuracy<B, L>(
+/// Query score of `model` on one host episode after adapting on its support set: accuracy for
+/// classification, mean squared error for regression ([`meta_backbones::score`]).
+///
+/// # Panics
+/// On a regression episode for a learner without
+/// [`supports_regression`](MetaLearner::supports_regression); [`evaluate`] and the trainer
+/// refuse those first.
+pub fn episode_score<B, L>(
     learner: &L,
     model: &L::Model,
     episode: &meta_data::Episode,
@@ -99,8 +164,8 @@ where
 {
     let task = episode.to_task::<B>(device);
     let adapted = learner.adapt(model, task.support_x, task.support_y, task.ways);
-    let logits = adapted.predict(task.query_x).detach();
-    ops::accuracy(logits, task.query_y)
+    let outputs = adapted.predict(task.query_x).detach();
+    meta_backbones::score(outputs, &task.query_y)
 }
 
 /// Evaluates on episodes `0..config.episodes` of `source`, which must have been built with
@@ -116,16 +181,19 @@ where
     B: AutodiffBackend,
     L: MetaLearner<B>,
 {
-    if config.episodes == 0 {
-        return Err(AlgoError::InvalidConfig(
-            "evaluation needs at least 1 episode".into(),
-        ));
-    }
+    config.check()?;
+    let first = source.episode(0);
+    check_task_kind(
+        learner.name(),
+        learner.supports_regression(),
+        &first.to_task::<B>(device),
+    )?;
     B::seed(device, config.seed);
     meta_backbones::rng::seed(config.seed);
-    let acc = episode_accuracies(learner, model, source, 0..config.episodes as u64, device);
-    let (mean, ci95) = mean_ci95(&acc);
+    let scores = episode_scores(learner, model, source, 0..config.episodes as u64, device);
+    let (mean, ci95) = mean_ci95(&scores);
     Ok(EvalReport {
+        metric: Metric::of(&first),
         mean,
         ci95,
         episodes: config.episodes,
@@ -152,6 +220,75 @@ where
         config,
         device,
     )
+}
+
+/// Mean squared query error after 0, 1, …, `steps` test-time adaptation steps, each with its
+/// 95% confidence interval, over a stated number of regression episodes (Finn et al. 2017,
+/// Figure 3's curve).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StepsReport {
+    /// `mse[k]`: mean query MSE after `k` steps.
+    pub mse: Vec<f64>,
+    /// `ci95[k]`: its 95% confidence-interval half-width.
+    pub ci95: Vec<f64>,
+    /// Number of episodes.
+    pub episodes: usize,
+    /// Seed of the episodes.
+    pub seed: u64,
+}
+
+/// Evaluates regression episodes `0..config.episodes` of `source` (built with `config.seed`)
+/// after every number of adaptation steps from 0 to `steps`. The error names the algorithm
+/// when it has no inner loop of steps or cannot regress, and the source when it holds
+/// classification tasks.
+pub fn evaluate_steps<B, L>(
+    learner: &L,
+    model: &L::Model,
+    source: &dyn EpisodeSource,
+    config: &EvalConfig,
+    steps: usize,
+    device: &B::Device,
+) -> Result<StepsReport>
+where
+    B: AutodiffBackend,
+    L: MetaLearner<B>,
+{
+    config.check()?;
+    if !source.episode(0).is_regression() {
+        return Err(AlgoError::Episodes(
+            "an error-versus-steps evaluation needs regression tasks (real-valued targets)".into(),
+        ));
+    }
+    check_task_kind(
+        learner.name(),
+        learner.supports_regression(),
+        &source.episode(0).to_task::<B>(device),
+    )?;
+    B::seed(device, config.seed);
+    meta_backbones::rng::seed(config.seed);
+    let mut per_step = vec![Vec::with_capacity(config.episodes); steps + 1];
+    for i in 0..config.episodes as u64 {
+        let task = source.episode(i).to_task::<B>(device);
+        let path = learner
+            .adapt_trajectory(model, task.support_x, task.support_y, task.ways, steps)
+            .ok_or_else(|| {
+                AlgoError::InvalidConfig(format!(
+                    "{} has no inner loop of adaptation steps to evaluate step by step",
+                    learner.name()
+                ))
+            })?;
+        for (k, adapted) in path.iter().enumerate() {
+            let outputs = adapted.predict(task.query_x.clone()).detach();
+            per_step[k].push(meta_backbones::score(outputs, &task.query_y));
+        }
+    }
+    let (mse, ci95) = per_step.iter().map(|v| mean_ci95(v)).unzip();
+    Ok(StepsReport {
+        mse,
+        ci95,
+        episodes: config.episodes,
+        seed: config.seed,
+    })
 }
 
 #[cfg(test)]

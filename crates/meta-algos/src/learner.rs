@@ -3,21 +3,24 @@
 
 use burn::module::AutodiffModule;
 use burn::optim::GradientsParams;
-use burn::tensor::{Int, Tensor, backend::AutodiffBackend};
-use meta_data::Task;
+use burn::tensor::{Tensor, backend::AutodiffBackend};
+use meta_data::{Targets, Task};
 
 /// Loss and accuracy averaged over the query sets of a meta-batch.
 #[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize, serde::Deserialize)]
 pub struct StepStats {
-    /// Mean query cross-entropy after adaptation.
+    /// Mean query loss after adaptation (the algorithm's loss: cross-entropy for class labels
+    /// by default, mean squared error for regression).
     pub loss: f64,
-    /// Mean query accuracy after adaptation, in `[0, 1]`.
+    /// Mean query accuracy after adaptation, in `[0, 1]`; NaN for regression tasks, whose
+    /// score is the loss.
     pub accuracy: f64,
 }
 
 /// A model adapted to one task's support set, ready to label that task's queries.
 pub trait Predictor<B: AutodiffBackend> {
-    /// Logits `[N, ways]` for query images `[N, C, H, W]`.
+    /// Outputs `[N, K]` for query inputs `[N, C, H, W]`: logits over the `ways` classes, or
+    /// the predicted values of a regression task.
     fn predict(&self, x: Tensor<B, 4>) -> Tensor<B, 2>;
 }
 
@@ -77,9 +80,31 @@ pub trait MetaLearner<B: AutodiffBackend>: Send {
         &self,
         model: &Self::Model,
         support_x: Tensor<B, 4>,
-        support_y: Tensor<B, 1, Int>,
+        support_y: Targets<B>,
         ways: usize,
     ) -> Self::Adapted;
+
+    /// Whether the algorithm meta-trains and adapts on regression tasks (real-valued targets).
+    /// The trainer and the evaluation refuse regression tasks, naming the algorithm, where it
+    /// is false. Default: `false`.
+    fn supports_regression(&self) -> bool {
+        false
+    }
+
+    /// The models along the test-time adaptation to a support set: after 0, 1, …, `steps`
+    /// inner steps (`steps + 1` entries), for error-versus-steps curves; `None` for
+    /// algorithms without an inner loop of steps. Default: `None`.
+    fn adapt_trajectory(
+        &self,
+        model: &Self::Model,
+        support_x: Tensor<B, 4>,
+        support_y: Targets<B>,
+        ways: usize,
+        steps: usize,
+    ) -> Option<Vec<Self::Adapted>> {
+        let _ = (model, support_x, support_y, ways, steps);
+        None
+    }
 
     /// The algorithm's configuration as JSON, recorded in checkpoint headers. Default: `null`.
     fn config_json(&self) -> serde_json::Value {

@@ -71,6 +71,7 @@ pub mod metasgd;
 pub mod ops;
 pub mod preflight;
 pub mod presets;
+pub mod pretrain;
 pub mod protonet;
 pub mod reptile;
 pub mod support;
@@ -91,7 +92,10 @@ mod test_util;
 pub use baseline::{Baseline, BaselineConfig, BaselineHead, BaselineModel};
 pub use checkpoint::{BestValidation, CheckpointHeader, load_model, read_header, save_model};
 pub use error::{AlgoError, Result};
-pub use eval::{EvalConfig, EvalReport, evaluate, evaluate_sampler, mean_ci95};
+pub use eval::{
+    EvalConfig, EvalReport, Metric, StepsReport, evaluate, evaluate_sampler, evaluate_steps,
+    mean_ci95,
+};
 pub use factory::{BackboneFactory, FnFactory};
 pub use learner::{MetaLearner, Predictor, StepStats};
 pub use matchingnet::{MatchingNet, MatchingNetConfig, MatchingNetModel};
@@ -113,4 +117,5 @@ pub use mamlpp::{
     MamlPlusPlus, MamlPlusPlusConfig, MamlPlusPlusModel, MamlPlusPlusOptions, step_loss_weights,
 };
 pub use metasgd::{LrInit, MetaSgd, MetaSgdConfig, MetaSgdModel};
+pub use pretrain::{Pretrain, PretrainConfig};
 pub use reptile::{InnerOptimizer, Reptile, ReptileConfig};

@@ -11,7 +11,7 @@
 //! recorded functions of θ, so the query loss back-propagates through the inner gradient
 //! (Hessian-vector products included) to the original meta-model.
 
-use meta_backbones::{GradOrder, ParamGroup};
+use meta_backbones::{GradOrder, Loss, ParamGroup};
 use serde::{Deserialize, Serialize};
 
 use crate::maml_family::{MamlFamily, MamlVariant};
@@ -28,6 +28,10 @@ pub struct MamlConfig {
     pub inner_steps_train: usize,
     /// Inner steps at test time. Default 10.
     pub inner_steps_test: usize,
+    /// The inner and outer loss. Default [`Loss::Auto`]: cross-entropy for class labels, mean
+    /// squared error for real values. Your own [`TaskLoss`](meta_backbones::TaskLoss) goes
+    /// through [`MamlFamily::with_loss`].
+    pub loss: Loss,
 }
 
 impl Default for MamlConfig {
@@ -36,6 +40,7 @@ impl Default for MamlConfig {
             inner_lr: 0.4,
             inner_steps_train: 1,
             inner_steps_test: 10,
+            loss: Loss::Auto,
         }
     }
 }
@@ -72,6 +77,7 @@ mod tests {
             inner_lr: 0.5,
             inner_steps_train: 2,
             inner_steps_test: 2,
+            ..MamlConfig::default()
         };
         let maml = Maml::new(factory(), config.clone());
         let model = maml.init_model(&device);
@@ -104,6 +110,7 @@ mod tests {
                 inner_lr: config.inner_lr,
                 inner_steps_train: config.inner_steps_train,
                 inner_steps_test: config.inner_steps_test,
+                ..FomamlConfig::default()
             },
         );
         let (fo_grads, _) = fomaml.meta_gradients(&model, &tasks);
@@ -131,7 +138,7 @@ mod tests {
             let loss = |logits| {
                 crate::maml_family::scalar(meta_backbones::cross_entropy(
                     logits,
-                    t.support_y.clone(),
+                    t.support_y.labels(),
                 ))
             };
             let before = loss(model.forward(t.support_x.clone()));

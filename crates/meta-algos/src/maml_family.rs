@@ -7,12 +7,12 @@ use core::marker::PhantomData;
 
 use burn::module::{AutodiffModule, ModuleVisitor, Param};
 use burn::optim::GradientsParams;
-use burn::tensor::{ElementConversion, Int, Tensor, backend::AutodiffBackend};
+use burn::tensor::{ElementConversion, Tensor, backend::AutodiffBackend};
 use meta_backbones::{
-    AdaptableBackbone, Backbone, GradOrder, InnerLoop, ParamGroup, accuracy, adapt, adapt_head,
-    cross_entropy, step_dependent,
+    AdaptableBackbone, Backbone, GradOrder, InnerLoop, Loss, ParamGroup, TaskLoss, adapt_head,
+    adapt_trajectory, adapt_with_loss, score, step_dependent,
 };
-use meta_data::Task;
+use meta_data::{Targets, Task};
 
 use crate::factory::BackboneFactory;
 use crate::learner::{MetaLearner, Predictor, StepStats};
@@ -33,12 +33,14 @@ pub trait MamlVariant: Send + Sync {
 
 /// A MAML-family learner over backbones built by `F`: inner-loop SGD on each task's support set
 /// (order and parameters set by the variant `V`), meta-gradient of the mean query loss after
-/// adaptation. [`Maml`](crate::Maml), [`Fomaml`](crate::Fomaml), [`Anil`](crate::Anil) and
-/// [`Boil`](crate::Boil) are aliases of it.
+/// adaptation, both losses `L` (the configuration's [`Loss`] unless set by
+/// [`with_loss`](Self::with_loss)). [`Maml`](crate::Maml), [`Fomaml`](crate::Fomaml),
+/// [`Anil`](crate::Anil) and [`Boil`](crate::Boil) are aliases of it.
 #[derive(Debug, Clone)]
-pub struct MamlFamily<F, V> {
+pub struct MamlFamily<F, V, L = Loss> {
     factory: F,
     config: MamlConfig,
+    loss: L,
     variant: PhantomData<V>,
 }
 
@@ -47,9 +49,28 @@ impl<F, V: MamlVariant> MamlFamily<F, V> {
     pub fn new(factory: F, config: MamlConfig) -> Self {
         Self {
             factory,
+            loss: config.loss,
             config,
             variant: PhantomData,
         }
+    }
+}
+
+impl<F, V: MamlVariant, L: TaskLoss> MamlFamily<F, V, L> {
+    /// The same algorithm minimising `loss` in its inner and outer loops (replacing the
+    /// configuration's `loss`; checkpoints record `loss.name()`).
+    pub fn with_loss<L2: TaskLoss>(self, loss: L2) -> MamlFamily<F, V, L2> {
+        MamlFamily {
+            factory: self.factory,
+            config: self.config,
+            loss,
+            variant: PhantomData,
+        }
+    }
+
+    /// The loss of the inner and outer loops.
+    pub fn loss(&self) -> &L {
+        &self.loss
     }
 
     /// The hyper-parameters.
@@ -78,12 +99,13 @@ impl<F, V: MamlVariant> MamlFamily<F, V> {
     }
 }
 
-impl<B, F, M, V> MetaLearner<B> for MamlFamily<F, V>
+impl<B, F, M, V, L> MetaLearner<B> for MamlFamily<F, V, L>
 where
     B: AutodiffBackend,
     F: BackboneFactory<B, Net = M>,
     M: AdaptableBackbone<B>,
     V: MamlVariant,
+    L: TaskLoss,
 {
     type Model = M;
     type Adapted = AdaptedModel<M>;
@@ -93,7 +115,11 @@ where
     }
 
     fn config_json(&self) -> serde_json::Value {
-        config_json(&self.config)
+        let mut json = config_json(&self.config);
+        if let Some(map) = json.as_object_mut() {
+            map.insert("loss".into(), self.loss.name().into());
+        }
+        json
     }
 
     fn test_inner_steps(&self) -> Option<usize> {
@@ -104,11 +130,16 @@ where
         self.factory.name()
     }
 
+    fn supports_regression(&self) -> bool {
+        true
+    }
+
     fn init_model(&self, device: &B::Device) -> M {
         build_initialised(&self.factory, device)
     }
 
     fn preflight(&self, model: &M, task: &Task<B>) -> crate::Result<()> {
+        crate::preflight::check_loss(V::NAME, &self.loss, model, task)?;
         crate::preflight::check_group(V::NAME, model, V::GROUP)?;
         crate::preflight::check_second_order(V::NAME, model, task, &self.train_inner_loop())
     }
@@ -123,18 +154,20 @@ where
             let logits = if cache_features {
                 // A fast copy, as `adapt` uses: the meta-model's running statistics stay put.
                 let support = model.fast_copy(0).embed(task.support_x.clone());
-                let adapted = adapt_head(model, support, task.support_y.clone(), &inner);
+                let adapted =
+                    adapt_head(model, support, task.support_y.clone(), &inner, &self.loss);
                 adapted.forward(task.query_x.clone())
             } else {
-                let adapted = adapt(
+                let adapted = adapt_with_loss(
                     model,
                     task.support_x.clone(),
                     task.support_y.clone(),
                     &inner,
+                    &self.loss,
                 );
                 adapted.forward(task.query_x.clone())
             };
-            query_gradients(model, logits, task)
+            query_gradients(model, logits, task, &self.loss)
         })
     }
 
@@ -142,19 +175,35 @@ where
         &self,
         model: &M,
         support_x: Tensor<B, 4>,
-        support_y: Tensor<B, 1, Int>,
+        support_y: Targets<B>,
         _ways: usize,
     ) -> AdaptedModel<M> {
         AdaptedModel {
             // Test-time adaptation needs no meta-gradient: adapting untracked parameters keeps
             // the outer autodiff graph from growing episode after episode.
-            model: adapt(
+            model: adapt_with_loss(
                 &model.clone().no_grad(),
                 support_x,
                 support_y,
                 &self.test_inner_loop(),
+                &self.loss,
             ),
         }
+    }
+
+    fn adapt_trajectory(
+        &self,
+        model: &M,
+        support_x: Tensor<B, 4>,
+        support_y: Targets<B>,
+        _ways: usize,
+        steps: usize,
+    ) -> Option<Vec<AdaptedModel<M>>> {
+        let inner = InnerLoop {
+            steps,
+            ..self.test_inner_loop()
+        };
+        Some(trajectory(model, support_x, support_y, &inner, &self.loss))
     }
 }
 
@@ -177,6 +226,34 @@ where
 /// The value of a one-element tensor as `f64`.
 pub(crate) fn scalar<B: burn::tensor::backend::Backend>(t: Tensor<B, 1>) -> f64 {
     t.into_scalar().elem::<f64>()
+}
+
+/// [`adapt_trajectory`] of an untracked copy of `model` (no outer graph grows across test
+/// episodes), as adapted models.
+pub(crate) fn trajectory<B: AutodiffBackend, M: AdaptableBackbone<B>>(
+    model: &M,
+    support_x: Tensor<B, 4>,
+    support_y: Targets<B>,
+    inner: &InnerLoop,
+    loss: &impl TaskLoss,
+) -> Vec<AdaptedModel<M>> {
+    let models = adapt_trajectory(&model.clone().no_grad(), support_x, support_y, inner, loss);
+    models
+        .into_iter()
+        .map(|model| AdaptedModel { model })
+        .collect()
+}
+
+/// Query accuracy of `outputs` for class labels; NaN for real-valued targets (a regression
+/// task's score is its loss).
+pub(crate) fn query_accuracy<B: burn::tensor::backend::Backend>(
+    outputs: Tensor<B, 2>,
+    targets: &Targets<B>,
+) -> f64 {
+    match targets {
+        Targets::Classes(_) => score(outputs, targets),
+        Targets::Values(_) => f64::NAN,
+    }
 }
 
 /// A backbone whose parameters were adapted to one task's support set.
@@ -248,21 +325,22 @@ where
     )
 }
 
-/// Meta-gradient contribution of one task: the query cross-entropy of `logits` (the adapted
-/// model's query logits, a function of `model`'s parameters when adapted with second order),
+/// Meta-gradient contribution of one task: the query loss `loss` of `logits` (the adapted
+/// model's query outputs, a function of `model`'s parameters when adapted with second order),
 /// back-propagated to the ORIGINAL meta-model `model`. Returns the gradients, the query loss
-/// and the query accuracy.
+/// and the query accuracy ([`query_accuracy`]).
 pub(crate) fn query_gradients<B, P>(
     model: &P,
     logits: Tensor<B, 2>,
     task: &Task<B>,
+    loss: &impl TaskLoss,
 ) -> (GradientsParams, f64, f64)
 where
     B: AutodiffBackend,
     P: AutodiffModule<B>,
 {
-    let acc = accuracy(logits.clone().detach(), task.query_y.clone());
-    let loss = cross_entropy(logits, task.query_y.clone());
+    let acc = query_accuracy(logits.clone().detach(), &task.query_y);
+    let loss = loss.loss(logits, &task.query_y);
     let value = scalar(loss.clone().detach());
     (
         GradientsParams::from_grads(loss.backward(), model),
@@ -343,6 +421,7 @@ pub(crate) mod test_util {
     pub fn task(device: &burn::backend::flex::FlexDevice) -> Task<TB> {
         let labels = || {
             Tensor::<TB, 1, Int>::from_data(TensorData::new(vec![0i64, 0, 1, 1, 2, 2], [6]), device)
+                .into()
         };
         let images = || {
             meta_backbones::rng::random::<TB, 4>(
@@ -446,7 +525,9 @@ mod tests {
         assert_eq!(MetaLearner::<TB>::name(&learner), name);
         assert_eq!(
             MetaLearner::<TB>::config_json(&learner),
-            serde_json::json!({"inner_lr": 0.4, "inner_steps_train": 1, "inner_steps_test": 10})
+            serde_json::json!({
+                "inner_lr": 0.4, "inner_steps_train": 1, "inner_steps_test": 10, "loss": "auto"
+            })
         );
         assert_eq!(MetaLearner::<TB>::backbone_name(&learner), "tiny-mlp");
         let inner = |steps, order| InnerLoop {

@@ -194,9 +194,9 @@ pub(crate) fn f64_task(task: &PlainTask) -> Task<TB> {
     Task {
         ways: WAYS,
         support_x: images(&task.support_x),
-        support_y: labels(&task.support_y),
+        support_y: labels(&task.support_y).into(),
         query_x: images(&task.query_x),
-        query_y: labels(&task.query_y),
+        query_y: labels(&task.query_y).into(),
         classes: Vec::new(),
     }
 }
@@ -206,6 +206,7 @@ fn config() -> MamlConfig {
         inner_lr: INNER_LR,
         inner_steps_train: STEPS,
         inner_steps_test: STEPS,
+        ..MamlConfig::default()
     }
 }
 

@@ -20,12 +20,12 @@
 
 use burn::module::{AutodiffModule, Module, Param};
 use burn::optim::GradientsParams;
-use burn::tensor::{Int, Tensor, backend::AutodiffBackend, backend::Backend};
+use burn::tensor::{Tensor, backend::AutodiffBackend, backend::Backend};
 use meta_backbones::{
-    AdaptableBackbone, Backbone, GradOrder, ParamGroup, ParamRole, accuracy, adapt_per_step,
+    AdaptableBackbone, Backbone, GradOrder, Loss, ParamGroup, ParamRole, accuracy, adapt_per_step,
     cross_entropy, param_paths,
 };
-use meta_data::Task;
+use meta_data::{Targets, Task};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AlgoError, Result};
@@ -316,9 +316,10 @@ where
             adapt_per_step(
                 &model.net,
                 task.support_x.clone(),
-                task.support_y.clone(),
+                task.support_y.labels(),
                 order,
                 &rates,
+                &Loss::CrossEntropy,
                 |k, adapted| {
                     if weights[k] == 0.0 {
                         return;
@@ -327,7 +328,7 @@ where
                     if k + 1 == steps {
                         last_logits = Some(logits.clone().detach());
                     }
-                    let loss = cross_entropy(logits, task.query_y.clone()).mul_scalar(weights[k]);
+                    let loss = cross_entropy(logits, task.query_y.labels()).mul_scalar(weights[k]);
                     objective = Some(match objective.take() {
                         Some(sum) => sum + loss,
                         None => loss,
@@ -336,8 +337,8 @@ where
             );
             let objective = objective.expect("the last step always carries weight");
             let logits = last_logits.expect("the last step always carries weight");
-            let acc = accuracy(logits.clone(), task.query_y.clone());
-            let loss = scalar(cross_entropy(logits, task.query_y.clone()));
+            let acc = accuracy(logits.clone(), task.query_y.labels());
+            let loss = scalar(cross_entropy(logits, task.query_y.labels()));
             (
                 GradientsParams::from_grads(objective.backward(), model),
                 loss,
@@ -350,9 +351,10 @@ where
         &self,
         model: &Self::Model,
         support_x: Tensor<B, 4>,
-        support_y: Tensor<B, 1, Int>,
+        support_y: Targets<B>,
         _ways: usize,
     ) -> AdaptedModel<M> {
+        let support_y = support_y.labels();
         // Untracked meta-parameters: no outer graph accumulates across test episodes.
         let model = model.clone().no_grad();
         let rates = self.rate_slots(&model, self.config.inner_steps_test, &support_x.device());
@@ -363,6 +365,7 @@ where
                 support_y,
                 GradOrder::First,
                 &rates,
+                &Loss::CrossEntropy,
                 |_, _| {},
             ),
         }

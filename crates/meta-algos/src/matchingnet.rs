@@ -16,7 +16,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::activation::softmax;
 use burn::tensor::{Int, Tensor, backend::AutodiffBackend, backend::Backend};
 use meta_backbones::Backbone;
-use meta_data::Task;
+use meta_data::{Targets, Task};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AlgoError, Result};
@@ -172,9 +172,10 @@ where
         &self,
         model: &Self::Model,
         support_x: Tensor<B, 4>,
-        support_y: Tensor<B, 1, Int>,
+        support_y: Targets<B>,
         ways: usize,
     ) -> Self::Adapted {
+        let support_y = support_y.labels();
         SupportPredictor::new(self.config, model, support_x, support_y, ways)
     }
 

@@ -40,7 +40,7 @@ use burn::optim::GradientsParams;
 use burn::tensor::activation::{relu, softmax};
 use burn::tensor::{Int, Tensor, backend::AutodiffBackend, backend::Backend};
 use meta_backbones::{Linear, MetaNetCnn, MetaNetCnnConfig};
-use meta_data::Task;
+use meta_data::{Targets, Task};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{AlgoError, Result};
@@ -419,9 +419,10 @@ impl<B: AutodiffBackend> MetaLearner<B> for MetaNet {
         &self,
         model: &Self::Model,
         support_x: Tensor<B, 4>,
-        support_y: Tensor<B, 1, Int>,
+        support_y: Targets<B>,
         ways: usize,
     ) -> Self::Adapted {
+        let support_y = support_y.labels();
         let (sx, sy) = (support_x.inner(), support_y.inner());
         let key_grads = example_gradients(&model.key, sx.clone(), sy.clone(), ways);
         let base_grads = example_gradients(&model.base, sx.clone(), sy, ways);

@@ -55,13 +55,13 @@ fn example_gradients_are_each_examples_own_gradient() {
     let batched = example_gradients(
         &net,
         t.support_x.clone().inner(),
-        t.support_y.clone().inner(),
+        t.support_y.labels().inner(),
         3,
     );
     let mut worst = 0.0f64;
     for i in 0..n {
         let logits = net.forward(t.support_x.clone().narrow(0, i, 1));
-        let grads = ops::cross_entropy(logits, t.support_y.clone().narrow(0, i, 1)).backward();
+        let grads = ops::cross_entropy(logits, t.support_y.labels().narrow(0, i, 1)).backward();
         let mut own: Vec<Vec<f64>> = net
             .convs
             .iter()
@@ -123,7 +123,7 @@ fn one_support_example_gives_every_query_its_fast_weights() {
     let t = task(6);
     let (sx, sy) = (
         t.support_x.clone().narrow(0, 0, 1),
-        t.support_y.clone().narrow(0, 0, 1),
+        t.support_y.labels().narrow(0, 0, 1),
     );
     let lift = |gs: Vec<Tensor<Inner, 2>>| gs.into_iter().map(Tensor::from_inner).collect();
     let key_grads = lift(example_gradients(
@@ -178,7 +178,7 @@ fn prediction_equals_the_training_forward() {
         &config,
         &model,
         t.support_x.clone(),
-        t.support_y.clone(),
+        t.support_y.labels(),
         t.query_x.clone(),
         3,
     );
@@ -286,7 +286,7 @@ fn meta_gradient_matches_f64_finite_differences() {
         let inputs: Vec<_> = tasks
             .iter()
             .map(|t| {
-                let (sx, sy) = (t.support_x.clone().inner(), t.support_y.clone().inner());
+                let (sx, sy) = (t.support_x.clone().inner(), t.support_y.labels().inner());
                 let key = lift(example_gradients(
                     &center.key,
                     sx.clone(),
@@ -304,7 +304,7 @@ fn meta_gradient_matches_f64_finite_differences() {
                     let memory =
                         m.memorize(&config, t.support_x.clone(), key.clone(), base.clone());
                     let logits = m.read(&config, &memory, t.query_x.clone(), t.ways);
-                    host(ops::cross_entropy(logits, t.query_y.clone()).inner())[0]
+                    host(ops::cross_entropy(logits, t.query_y.labels()).inner())[0]
                 })
                 .collect();
             losses.iter().sum::<f64>() / losses.len() as f64

@@ -13,9 +13,9 @@
 
 use burn::module::{AutodiffModule, Module, ModuleMapper, Param};
 use burn::optim::GradientsParams;
-use burn::tensor::{Distribution, Int, Tensor, backend::AutodiffBackend, backend::Backend};
-use meta_backbones::{AdaptableBackbone, ParamGroup, adapt_with_lrs};
-use meta_data::Task;
+use burn::tensor::{Distribution, Tensor, backend::AutodiffBackend, backend::Backend};
+use meta_backbones::{AdaptableBackbone, Loss, ParamGroup, adapt_with_lrs};
+use meta_data::{Targets, Task};
 use serde::{Deserialize, Serialize};
 
 use crate::factory::BackboneFactory;
@@ -53,6 +53,9 @@ pub struct MetaSgdConfig {
     pub inner_steps_train: usize,
     /// Inner steps at test time (with the learned rates). Default 1.
     pub inner_steps_test: usize,
+    /// The inner and outer loss. Default [`Loss::Auto`] (cross-entropy for class labels, mean
+    /// squared error for real values).
+    pub loss: Loss,
 }
 
 impl Default for MetaSgdConfig {
@@ -64,6 +67,7 @@ impl Default for MetaSgdConfig {
             },
             inner_steps_train: 1,
             inner_steps_test: 1,
+            loss: Loss::Auto,
         }
     }
 }
@@ -106,6 +110,34 @@ impl<F> MetaSgd<F> {
     /// The hyper-parameters.
     pub fn config(&self) -> &MetaSgdConfig {
         &self.config
+    }
+}
+
+impl<F> MetaSgd<F> {
+    /// `steps` test-time inner steps with the learned rates, on untracked meta-parameters (no
+    /// outer graph accumulates across test episodes).
+    fn adapt_steps<B, M>(
+        &self,
+        model: &MetaSgdModel<B, M>,
+        support_x: Tensor<B, 4>,
+        support_y: Targets<B>,
+        steps: usize,
+    ) -> AdaptedModel<M>
+    where
+        B: AutodiffBackend,
+        M: AdaptableBackbone<B>,
+    {
+        AdaptedModel {
+            model: adapt_with_lrs(
+                &model.net.clone().no_grad(),
+                support_x,
+                support_y,
+                steps,
+                &model.lrs.clone().no_grad(),
+                ParamGroup::All,
+                &self.config.loss,
+            ),
+        }
     }
 }
 
@@ -154,6 +186,10 @@ where
         self.factory.name()
     }
 
+    fn supports_regression(&self) -> bool {
+        true
+    }
+
     fn init_model(&self, device: &B::Device) -> Self::Model {
         let net = build_initialised(&self.factory, device);
         // A second instance gives the same architecture with fresh `ParamId`s.
@@ -166,6 +202,7 @@ where
     }
 
     fn preflight(&self, model: &Self::Model, task: &Task<B>) -> crate::Result<()> {
+        crate::preflight::check_loss("metasgd", &self.config.loss, &model.net, task)?;
         // The learned rates enter the inner step as a product; the operations differentiated
         // twice are the backbone's, which one plain exact step exercises.
         let inner = meta_backbones::InnerLoop {
@@ -191,8 +228,10 @@ where
                 steps,
                 &model.lrs,
                 ParamGroup::All,
+                &self.config.loss,
             );
-            query_gradients(model, adapted.forward(task.query_x.clone()), task)
+            let outputs = adapted.forward(task.query_x.clone());
+            query_gradients(model, outputs, task, &self.config.loss)
         })
     }
 
@@ -200,20 +239,26 @@ where
         &self,
         model: &Self::Model,
         support_x: Tensor<B, 4>,
-        support_y: Tensor<B, 1, Int>,
+        support_y: Targets<B>,
         _ways: usize,
     ) -> AdaptedModel<M> {
-        AdaptedModel {
-            // Untracked meta-parameters: no outer graph accumulates across test episodes.
-            model: adapt_with_lrs(
-                &model.net.clone().no_grad(),
-                support_x,
-                support_y,
-                self.config.inner_steps_test,
-                &model.lrs.clone().no_grad(),
-                ParamGroup::All,
-            ),
-        }
+        self.adapt_steps(model, support_x, support_y, self.config.inner_steps_test)
+    }
+
+    fn adapt_trajectory(
+        &self,
+        model: &Self::Model,
+        support_x: Tensor<B, 4>,
+        support_y: Targets<B>,
+        _ways: usize,
+        steps: usize,
+    ) -> Option<Vec<AdaptedModel<M>>> {
+        // Steps are cheap next to an evaluation's bookkeeping; re-running the loop per count
+        // keeps one code path for the learned-rate update.
+        let path = (0..=steps)
+            .map(|k| self.adapt_steps(model, support_x.clone(), support_y.clone(), k))
+            .collect();
+        Some(path)
     }
 }
 

@@ -6,7 +6,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use burn::tensor::backend::AutodiffBackend;
 use meta_backbones::{
-    AdaptableBackbone, Backbone, GradOrder, InnerLoop, ParamGroup, adapt, cross_entropy,
+    AdaptableBackbone, Backbone, GradOrder, InnerLoop, Loss, ParamGroup, Targets, TaskLoss, adapt,
     param_roles,
 };
 use meta_data::Task;
@@ -20,6 +20,44 @@ pub const NOT_TWICE_DIFFERENTIABLE: &str = "burn 0.21's fused `nn::Linear` / `mo
      differentiated twice: build the backbone from `meta_backbones::Linear` (matmul + add), \
      `meta_backbones::pool` (reshape + max/mean) and `meta_backbones::BatchNorm`, or train it with \
      a first-order algorithm (fomaml, reptile) or a metric one (protonet, matchingnet)";
+
+/// Refuses a loss that cannot compare outputs with `task`'s kind of targets, and real-valued
+/// targets of another width than `model`'s outputs.
+pub fn check_loss<B: AutodiffBackend, M: Backbone<B>>(
+    algo: &'static str,
+    loss: &impl TaskLoss,
+    model: &M,
+    task: &Task<B>,
+) -> Result<()> {
+    loss.check(task.is_regression())
+        .map_err(|why| AlgoError::InvalidConfig(format!("{algo}: {why}")))?;
+    if let Targets::Values(values) = &task.support_y {
+        let width = values.dims()[1];
+        if model.num_classes() != width {
+            return Err(AlgoError::InvalidConfig(format!(
+                "{algo}: the tasks have {width} real-valued target(s) per point but the \
+                 backbone has {} outputs: build it with {width} output(s) (the CLI sets \
+                 num_classes from the data set)",
+                model.num_classes()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses regression tasks for an algorithm that only classifies.
+pub fn check_task_kind<B: burn::tensor::backend::Backend>(
+    algo: &str,
+    supports_regression: bool,
+    task: &Task<B>,
+) -> Result<()> {
+    if task.is_regression() && !supports_regression {
+        return Err(AlgoError::RegressionUnsupported {
+            algo: algo.to_string(),
+        });
+    }
+    Ok(())
+}
 
 /// Refuses an inner loop whose parameter group `group` holds no parameter of `model`.
 pub fn check_group<B: AutodiffBackend, M: Backbone<B>>(
@@ -70,10 +108,7 @@ pub fn check_second_order<B: AutodiffBackend, M: AdaptableBackbone<B>>(
             task.support_y.clone(),
             &one_step,
         );
-        let loss = cross_entropy(
-            adapted.forward(task.support_x.clone()),
-            task.support_y.clone(),
-        );
+        let loss = Loss::Auto.loss(adapted.forward(task.support_x.clone()), &task.support_y);
         drop(loss.backward());
     };
     // The panic is reported as the error below; keep the default hook from printing it too.

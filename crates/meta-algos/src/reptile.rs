@@ -15,13 +15,15 @@
 use burn::module::AutodiffModule;
 use burn::optim::{AdamConfig, GradientsParams, Optimizer, SgdConfig};
 use burn::tensor::{Int, Tensor, TensorData, backend::AutodiffBackend};
-use meta_backbones::{Backbone, accuracy, cross_entropy, param_difference};
-use meta_data::Task;
+use meta_backbones::{Backbone, Loss, TaskLoss, param_difference};
+use meta_data::{Targets, Task};
 use serde::{Deserialize, Serialize};
 
 use crate::factory::BackboneFactory;
 use crate::learner::{MetaLearner, StepStats};
-use crate::maml_family::{AdaptedModel, build_initialised, config_json, mean_over_tasks, scalar};
+use crate::maml_family::{
+    AdaptedModel, build_initialised, config_json, mean_over_tasks, query_accuracy, scalar,
+};
 
 /// The optimizer of Reptile's inner loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -54,6 +56,9 @@ pub struct ReptileConfig {
     /// "train shots" images per class, 10 for Omniglot, and trains on all of them). Test-time
     /// adaptation always uses the support set only. Default `true`.
     pub train_on_query: bool,
+    /// The inner-loop loss. Default [`Loss::Auto`] (cross-entropy for class labels, mean
+    /// squared error for real values).
+    pub loss: Loss,
 }
 
 impl Default for ReptileConfig {
@@ -65,6 +70,7 @@ impl Default for ReptileConfig {
             inner_optimizer: InnerOptimizer::Adam,
             inner_batch: Some(10),
             train_on_query: true,
+            loss: Loss::Auto,
         }
     }
 }
@@ -95,7 +101,7 @@ fn inner_train<B, M>(
     config: &ReptileConfig,
     model: &M,
     x: Tensor<B, 4>,
-    y: Tensor<B, 1, Int>,
+    y: Targets<B>,
     steps: usize,
 ) -> M
 where
@@ -120,7 +126,7 @@ fn run_inner<B, M, O>(
     mut optim: O,
     mut fast: M,
     x: Tensor<B, 4>,
-    y: Tensor<B, 1, Int>,
+    y: Targets<B>,
     steps: usize,
 ) -> M
 where
@@ -135,11 +141,11 @@ where
             Some(rows) => {
                 let len = rows.len();
                 let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(rows, [len]), &device);
-                (x.clone().select(0, idx.clone()), y.clone().select(0, idx))
+                (x.clone().select(0, idx.clone()), y.select(idx))
             }
             None => (x.clone(), y.clone()),
         };
-        let loss = cross_entropy(fast.forward(bx), by);
+        let loss = config.loss.loss(fast.forward(bx), &by);
         let grads = GradientsParams::from_grads(loss.backward(), &fast);
         fast = optim.step(config.inner_lr, fast, grads);
     }
@@ -147,14 +153,19 @@ where
 }
 
 /// Row indices for each of `steps` inner steps: class-interleaved order (the first image of
-/// every class, then the second, …) so that consecutive chunks are class-balanced, cut into
-/// chunks of `batch` rows, wrapping around. `None` entries mean "all rows".
+/// every class, then the second, …) so that consecutive chunks are class-balanced (rows in
+/// order for real-valued targets), cut into chunks of `batch` rows, wrapping around. `None`
+/// entries mean "all rows".
 fn interleaved_batches<B: AutodiffBackend>(
-    y: &Tensor<B, 1, Int>,
+    y: &Targets<B>,
     batch: Option<usize>,
     steps: usize,
 ) -> Vec<Option<Vec<i64>>> {
-    let labels: Vec<i64> = y.to_data().iter::<i64>().collect();
+    let labels: Vec<i64> = match y {
+        Targets::Classes(y) => y.to_data().iter::<i64>().collect(),
+        // One "class": the interleaved order is the rows' own.
+        Targets::Values(_) => vec![0; y.len()],
+    };
     let n = labels.len();
     let batch = match batch {
         Some(b) if b > 0 && b < n => b,
@@ -209,6 +220,14 @@ where
         self.factory.name()
     }
 
+    fn supports_regression(&self) -> bool {
+        true
+    }
+
+    fn preflight(&self, model: &M, task: &Task<B>) -> crate::Result<()> {
+        crate::preflight::check_loss("reptile", &self.config.loss, model, task)
+    }
+
     fn init_model(&self, device: &B::Device) -> M {
         build_initialised(&self.factory, device)
     }
@@ -219,7 +238,7 @@ where
             let (x, y) = if self.config.train_on_query {
                 (
                     Tensor::cat(vec![task.support_x.clone(), task.query_x.clone()], 0),
-                    Tensor::cat(vec![task.support_y.clone(), task.query_y.clone()], 0),
+                    task.support_y.cat(&task.query_y),
                 )
             } else {
                 (task.support_x.clone(), task.support_y.clone())
@@ -228,8 +247,8 @@ where
             // Stats of the adapted weights on the query set (seen during the inner loop when
             // `train_on_query` is set). No gradient flows from here.
             let logits = adapted.forward(task.query_x.clone()).detach();
-            let loss = scalar(cross_entropy(logits.clone(), task.query_y.clone()));
-            let acc = accuracy(logits, task.query_y.clone());
+            let loss = scalar(self.config.loss.loss(logits.clone(), &task.query_y));
+            let acc = query_accuracy(logits, &task.query_y);
             (param_difference(model, &adapted), loss, acc)
         })
     }
@@ -238,7 +257,7 @@ where
         &self,
         model: &M,
         support_x: Tensor<B, 4>,
-        support_y: Tensor<B, 1, Int>,
+        support_y: Targets<B>,
         _ways: usize,
     ) -> AdaptedModel<M> {
         AdaptedModel {
@@ -253,12 +272,31 @@ where
             .no_grad(),
         }
     }
+
+    fn adapt_trajectory(
+        &self,
+        model: &M,
+        support_x: Tensor<B, 4>,
+        support_y: Targets<B>,
+        _ways: usize,
+        steps: usize,
+    ) -> Option<Vec<AdaptedModel<M>>> {
+        // The inner optimizer's state lives inside one run; re-running per step count keeps it.
+        let path = (0..=steps)
+            .map(|k| AdaptedModel {
+                model: inner_train(&self.config, model, support_x.clone(), support_y.clone(), k)
+                    .no_grad(),
+            })
+            .collect();
+        Some(path)
+    }
 }
 
 #[cfg(test)]
 mod pseudo_gradient_tests {
     use super::*;
     use crate::maml_family::test_util::{TB, factory, flat, flat_grads, task};
+    use meta_backbones::cross_entropy;
 
     #[test]
     fn one_sgd_step_pseudo_gradient_is_lr_times_the_mean_support_gradient() {
@@ -281,7 +319,7 @@ mod pseudo_gradient_tests {
         // By hand: W = Φ − lr ∇L(Φ), so Φ − W = lr ∇L(Φ); averaged over the two tasks.
         let mut expected = vec![0.0; pseudo.len()];
         for t in &tasks {
-            let loss = cross_entropy(model.forward(t.support_x.clone()), t.support_y.clone());
+            let loss = cross_entropy(model.forward(t.support_x.clone()), t.support_y.labels());
             let g = flat_grads(
                 &model,
                 &GradientsParams::from_grads(loss.backward(), &model),
@@ -329,7 +367,8 @@ mod pseudo_gradient_tests {
         let y = Tensor::<TB, 1, Int>::from_data(
             TensorData::new(vec![0i64, 0, 1, 1, 2, 2], [6]),
             &device,
-        );
+        )
+        .into();
         let b = interleaved_batches(&y, Some(3), 3);
         assert_eq!(b[0], Some(vec![0, 2, 4]));
         assert_eq!(b[1], Some(vec![1, 3, 5]));

@@ -59,13 +59,13 @@ where
     for task in tasks {
         let (sx, sy, qx) = (
             task.support_x.clone(),
-            task.support_y.clone(),
+            task.support_y.labels(),
             task.query_x.clone(),
         );
         let logits = rule.logits(model, sx, sy, qx, task.ways);
-        correct.push(ops::correct(logits.clone().detach(), task.query_y.clone()));
-        total += task.query_y.dims()[0];
-        losses.push(rule.loss(logits, task.query_y.clone()));
+        correct.push(ops::correct(logits.clone().detach(), task.query_y.labels()));
+        total += task.query_y.len();
+        losses.push(rule.loss(logits, task.query_y.labels()));
     }
     let loss = Tensor::cat(losses, 0).mean();
     let loss_value: f64 = loss.clone().into_scalar().elem();
@@ -172,7 +172,7 @@ mod tests {
         let episodes = 12;
 
         let predictor_growth = growth(episodes, || {
-            let adapted = learner.adapt(&model, support_x.clone(), labels.clone(), 5);
+            let adapted = learner.adapt(&model, support_x.clone(), labels.clone().into(), 5);
             let _ = adapted.predict(query_x.clone()).into_data();
         });
         let rule = ProtoNetConfig::default();

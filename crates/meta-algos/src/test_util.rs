@@ -114,6 +114,9 @@ impl EpisodeSource for Synthetic {
             query_images,
             query_labels,
             classes: classes.clone(),
+            value_dim: 0,
+            support_values: Vec::new(),
+            query_values: Vec::new(),
         }
     }
     fn shape(&self) -> (usize, usize, usize) {

@@ -25,7 +25,7 @@ use crate::checkpoint::{
     record_to_bytes, write_checkpoint_file,
 };
 use crate::error::{AlgoError, Result};
-use crate::eval::{episode_accuracy, mean_ci95};
+use crate::eval::{Metric, episode_score, mean_ci95};
 pub use crate::grad_norm::{clip_grad_global_norm, global_grad_norm, scale_grads};
 use crate::learner::MetaLearner;
 pub use crate::train_config::{AdamParams, GradClip, LrSchedule, OuterOptimizer, TrainerConfig};
@@ -33,12 +33,16 @@ pub use crate::train_config::{AdamParams, GradClip, LrSchedule, OuterOptimizer, 
 /// Validation result of one evaluation point.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Validation {
-    /// Mean validation accuracy.
+    /// Mean validation score: accuracy, or mean squared error for regression tasks (see
+    /// `metric`).
     pub mean: f64,
     /// 95% CI half-width.
     pub ci95: f64,
-    /// Whether this is the best validation so far.
+    /// Whether this is the best validation so far (highest accuracy, lowest MSE).
     pub is_best: bool,
+    /// What `mean` measures.
+    #[serde(default)]
+    pub metric: Metric,
 }
 
 /// What one meta-iteration did; handed to the metrics callback.
@@ -322,6 +326,11 @@ impl<B: AutodiffBackend, L: MetaLearner<B>> Trainer<B, L> {
         };
         if !self.preflight_done {
             if let Some(task) = tasks.first() {
+                crate::preflight::check_task_kind(
+                    self.learner.name(),
+                    self.learner.supports_regression(),
+                    task,
+                )?;
                 self.learner.preflight(&self.model, task)?;
             }
             self.preflight_done = true;
@@ -385,12 +394,13 @@ impl<B: AutodiffBackend, L: MetaLearner<B>> Trainer<B, L> {
         let episodes = self
             .val_cache
             .get_or_insert_with(|| (0..n as u64).map(|i| val.episode(i)).collect());
-        let acc: Vec<f64> = episodes
+        let metric = episodes.first().map_or(Metric::Accuracy, Metric::of);
+        let scores: Vec<f64> = episodes
             .iter()
-            .map(|e| episode_accuracy(&self.learner, &self.model, e, &self.device))
+            .map(|e| episode_score(&self.learner, &self.model, e, &self.device))
             .collect();
-        let (mean, ci95) = mean_ci95(&acc);
-        let is_best = self.best.is_none_or(|b| mean > b.mean);
+        let (mean, ci95) = mean_ci95(&scores);
+        let is_best = self.best.is_none_or(|b| metric.better(mean, b.mean));
         if is_best {
             self.best = Some(BestValidation {
                 iteration: self.iteration,
@@ -403,6 +413,7 @@ impl<B: AutodiffBackend, L: MetaLearner<B>> Trainer<B, L> {
             mean,
             ci95,
             is_best,
+            metric,
         }
     }
 

@@ -4,7 +4,7 @@ use super::*;
 use crate::protonet::{ProtoNet, ProtoNetConfig};
 use crate::test_util::{Synthetic, TB, TinyNet, param_values, tiny_factory};
 use crate::{MetaNetEb, MetaNetEbConfig, StepStats};
-use burn::tensor::{Int, Tensor, TensorData};
+use burn::tensor::{Tensor, TensorData};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 fn dev() -> burn::tensor::Device<TB> {
@@ -203,7 +203,7 @@ impl MetaLearner<TB> for Flaky {
         &self,
         m: &TinyNet<TB>,
         x: Tensor<TB, 4>,
-        y: Tensor<TB, 1, Int>,
+        y: meta_data::Targets<TB>,
         ways: usize,
     ) -> Self::Adapted {
         self.inner.adapt(m, x, y, ways)

@@ -43,11 +43,11 @@ use burn::backend::Autodiff;
 use burn::module::{AutodiffModule, Module, ModuleMapper, Param, ParamId};
 use burn::optim::GradientsParams;
 use burn::tensor::backend::{AutodiffBackend, Backend};
-use burn::tensor::{Int, Tensor, TensorPrimitive};
+use burn::tensor::{Tensor, TensorPrimitive};
 use serde::{Deserialize, Serialize};
 
 use crate::backbone::{Backbone, ParamGroup, ParamRole};
-use crate::loss::cross_entropy;
+use crate::loss::{Loss, Targets, TaskLoss};
 use crate::params::{for_each_tensor, param_roles};
 
 /// Whether the inner-loop gradient is differentiated through (exact MAML) or treated as a
@@ -62,7 +62,7 @@ pub enum GradOrder {
     Second,
 }
 
-/// Hyper-parameters of an inner loop of plain SGD on the support cross-entropy.
+/// Hyper-parameters of an inner loop of plain SGD on the support loss.
 ///
 /// Defaults are MAML's Omniglot 5-way setting (Finn et al. 2017): 1 step of rate 0.4,
 /// second order, all parameters.
@@ -109,7 +109,9 @@ where
 }
 
 /// Adapts `model` to the support set `(x, y)` with `cfg.steps` SGD steps of rate `cfg.lr` on
-/// the mean cross-entropy, returning the adapted model (same `ParamId`s).
+/// the [`Loss::Auto`] loss (mean cross-entropy for class labels, mean squared error for real
+/// values), returning the adapted model (same `ParamId`s). `y` is a [`Targets`] or anything
+/// that converts into one (`Tensor<B, 1, Int>` labels, `Tensor<B, 2>` values).
 ///
 /// With [`GradOrder::Second`] the adapted parameters are differentiable functions of
 /// `model`'s: back-propagating a query loss of the result and calling
@@ -117,7 +119,22 @@ where
 /// [`GradOrder::First`] the same yields the FOMAML gradient. Only parameters in `cfg.group`
 /// change. Batch-norm layers use the statistics of inner step `k` during step `k` and of step
 /// `cfg.steps` in the returned model; `model`'s running statistics are never modified.
-pub fn adapt<B, M>(model: &M, x: Tensor<B, 4>, y: Tensor<B, 1, Int>, cfg: &InnerLoop) -> M
+pub fn adapt<B, M>(model: &M, x: Tensor<B, 4>, y: impl Into<Targets<B>>, cfg: &InnerLoop) -> M
+where
+    B: AutodiffBackend,
+    M: AdaptableBackbone<B>,
+{
+    adapt_with_loss(model, x, y, cfg, &Loss::Auto)
+}
+
+/// [`adapt`] on the support loss `loss` (any [`TaskLoss`], yours included).
+pub fn adapt_with_loss<B, M>(
+    model: &M,
+    x: Tensor<B, 4>,
+    y: impl Into<Targets<B>>,
+    cfg: &InnerLoop,
+    loss: &impl TaskLoss,
+) -> M
 where
     B: AutodiffBackend,
     M: AdaptableBackbone<B>,
@@ -126,13 +143,45 @@ where
     run_inner_loop(
         model,
         Input::Images(x),
-        y,
+        &y.into(),
+        loss,
         cfg.steps,
         cfg.order,
         &mask,
         Rates::Scalar(cfg.lr),
         |_, _| {},
     )
+}
+
+/// The models along [`adapt_with_loss`]'s inner loop: `model` itself (a fast copy, 0 steps),
+/// then the model after each of the `cfg.steps` steps, so `cfg.steps + 1` models. What an
+/// error-versus-steps curve needs (Finn et al. 2017, Figure 3) without re-running the loop per
+/// step count.
+pub fn adapt_trajectory<B, M>(
+    model: &M,
+    x: Tensor<B, 4>,
+    y: impl Into<Targets<B>>,
+    cfg: &InnerLoop,
+    loss: &impl TaskLoss,
+) -> Vec<M>
+where
+    B: AutodiffBackend,
+    M: AdaptableBackbone<B>,
+{
+    let mask = group_mask(model, cfg.group);
+    let mut models = vec![model.fast_copy(0)];
+    run_inner_loop(
+        model,
+        Input::Images(x),
+        &y.into(),
+        loss,
+        cfg.steps,
+        cfg.order,
+        &mask,
+        Rates::Scalar(cfg.lr),
+        |_, m| models.push(m.clone()),
+    );
+    models
 }
 
 /// ANIL's inner loop on features: [`adapt`] restricted to the head, with the support set given
@@ -146,8 +195,9 @@ where
 pub fn adapt_head<B, M>(
     model: &M,
     features: Tensor<B, 2>,
-    y: Tensor<B, 1, Int>,
+    y: impl Into<Targets<B>>,
     cfg: &InnerLoop,
+    loss: &impl TaskLoss,
 ) -> M
 where
     B: AutodiffBackend,
@@ -157,7 +207,8 @@ where
     run_inner_loop(
         model,
         Input::Features(features),
-        y,
+        &y.into(),
+        loss,
         cfg.steps,
         cfg.order,
         &mask,
@@ -166,7 +217,7 @@ where
     )
 }
 
-/// MetaSGD's inner loop: like [`adapt`] with [`GradOrder::Second`], but each parameter
+/// MetaSGD's inner loop: like [`adapt_with_loss`] with [`GradOrder::Second`], but each parameter
 /// tensor θ has its own element-wise learning rates α (the matching tensor of `lrs`, a second
 /// instance of the same module type): `θ' = θ − α ⊙ ∇θ`.
 ///
@@ -177,10 +228,11 @@ where
 pub fn adapt_with_lrs<B, M>(
     model: &M,
     x: Tensor<B, 4>,
-    y: Tensor<B, 1, Int>,
+    y: impl Into<Targets<B>>,
     steps: usize,
     lrs: &M,
     group: ParamGroup,
+    loss: &impl TaskLoss,
 ) -> M
 where
     B: AutodiffBackend,
@@ -197,7 +249,8 @@ where
     run_inner_loop(
         model,
         Input::Images(x),
-        y,
+        &y.into(),
+        loss,
         steps,
         GradOrder::Second,
         &mask,
@@ -206,7 +259,7 @@ where
     )
 }
 
-/// MAML++'s inner loop (Antoniou et al. 2019, LSLR): SGD steps on the support cross-entropy in
+/// MAML++'s inner loop (Antoniou et al. 2019, LSLR): SGD steps on the support loss `loss` in
 /// which tensor `j` (visit order, as [`param_paths`](crate::params::param_paths) lists them) is
 /// adapted with its own learned rate per step, `θ_{k+1} = θ_k − rates[j][k] · ∇θ_k`, and not at
 /// all where `rates[j]` is `None` (state tensors are never adapted). The number of steps is the
@@ -223,9 +276,10 @@ where
 pub fn adapt_per_step<B, M>(
     model: &M,
     x: Tensor<B, 4>,
-    y: Tensor<B, 1, Int>,
+    y: impl Into<Targets<B>>,
     order: GradOrder,
     rates: &[Option<Tensor<B, 1>>],
+    loss: &impl TaskLoss,
     on_step: impl FnMut(usize, &M),
 ) -> M
 where
@@ -255,7 +309,8 @@ where
     run_inner_loop(
         model,
         Input::Images(x),
-        y,
+        &y.into(),
+        loss,
         steps,
         order,
         &mask,
@@ -264,14 +319,15 @@ where
     )
 }
 
-/// Plain, detached gradients of the support cross-entropy of `model` on `(x, y)` for the
+/// Plain, detached gradients of the support loss `loss` of `model` on `(x, y)` for the
 /// parameters in `group`, keyed by `model`'s `ParamId`s (inner-backend tensors, as optimizers
 /// take them). One ordinary backward pass; `model`'s own graph is left untouched.
 pub fn support_gradients<B, M>(
     model: &M,
     x: Tensor<B, 4>,
-    y: Tensor<B, 1, Int>,
+    y: impl Into<Targets<B>>,
     group: ParamGroup,
+    loss: &impl TaskLoss,
 ) -> GradientsParams
 where
     B: AutodiffBackend,
@@ -287,7 +343,7 @@ where
         mask: &mask,
         index: 0,
     });
-    let mut grads = cross_entropy(detached.forward(x), y).backward();
+    let mut grads = loss.loss(detached.forward(x), &y.into()).backward();
     GradientsParams::from_params(&mut grads, &detached, &ids)
 }
 
@@ -349,7 +405,8 @@ impl<B: AutodiffBackend> Input<B> {
 fn run_inner_loop<B, M>(
     model: &M,
     input: Input<B>,
-    y: Tensor<B, 1, Int>,
+    y: &Targets<B>,
+    loss: &impl TaskLoss,
     steps: usize,
     order: GradOrder,
     mask: &[bool],
@@ -363,8 +420,8 @@ where
     let mut current = model.fast_copy(0);
     for step in 0..steps {
         let grads = match order {
-            GradOrder::Second => second_order_grads(&current, &input, y.clone(), mask),
-            GradOrder::First => first_order_grads(&current, &input, y.clone(), mask),
+            GradOrder::Second => second_order_grads(&current, &input, y, loss, mask),
+            GradOrder::First => first_order_grads(&current, &input, y, loss, mask),
         };
         current = current
             .map(&mut Update {
@@ -384,7 +441,8 @@ where
 fn second_order_grads<B, M>(
     current: &M,
     input: &Input<B>,
-    y: Tensor<B, 1, Int>,
+    y: &Targets<B>,
+    loss: &impl TaskLoss,
     mask: &[bool],
 ) -> Vec<Option<TensorPrimitive<B>>>
 where
@@ -393,7 +451,7 @@ where
 {
     let lifted = M::Lifted::from_inner(current.clone()).map(&mut SetRequireGrad { mask, index: 0 });
     let logits = input.lift().logits(&lifted);
-    let grads = cross_entropy(logits, Tensor::from_inner(y)).backward();
+    let grads = loss.loss(logits, &y.lift()).backward();
     let mut out = Vec::with_capacity(mask.len());
     for_each_tensor(&lifted, |_, _, t| {
         let g = match (mask[out.len()], t) {
@@ -411,7 +469,8 @@ where
 fn first_order_grads<B, M>(
     current: &M,
     input: &Input<B>,
-    y: Tensor<B, 1, Int>,
+    y: &Targets<B>,
+    loss: &impl TaskLoss,
     mask: &[bool],
 ) -> Vec<Option<TensorPrimitive<B>>>
 where
@@ -419,7 +478,9 @@ where
     M: Backbone<B>,
 {
     let detached = current.clone().map(&mut SetRequireGrad { mask, index: 0 });
-    let grads = cross_entropy(input.detached().logits(&detached), y).backward();
+    let grads = loss
+        .loss(input.detached().logits(&detached), &y.detach())
+        .backward();
     let mut out = Vec::with_capacity(mask.len());
     for_each_tensor(&detached, |_, _, t| {
         let g = match (mask[out.len()], t) {

@@ -26,7 +26,10 @@ pub struct FcNetConfig {
     pub dropout: f64,
     /// Logits of the head.
     pub num_classes: usize,
-    /// Batch-norm settings.
+    /// Batch-norm after each hidden linear layer (fewshotbench's `FCNet`); `false` gives
+    /// plain Linear → ReLU blocks (MAML's sine-regression network).
+    pub batch_norm: bool,
+    /// Batch-norm settings (used when `batch_norm`).
     pub bn: BnConfig,
 }
 
@@ -37,6 +40,7 @@ impl Default for FcNetConfig {
             layer_dims: vec![64, 64],
             dropout: 0.2,
             num_classes: 5,
+            batch_norm: true,
             bn: BnConfig::default(),
         }
     }
@@ -67,7 +71,7 @@ impl FcNetConfig {
         for &d in &self.layer_dims {
             blocks.push(FcBlock {
                 linear: Linear::new(d_in, d, device),
-                bn: self.bn.init(d, device),
+                bn: self.batch_norm.then(|| self.bn.init(d, device)),
                 dropout: DropoutConfig::new(self.dropout).init(),
             });
             d_in = d;
@@ -90,13 +94,13 @@ impl FcNetConfig {
     }
 }
 
-/// Linear → BatchNorm1d → ReLU → Dropout.
+/// Linear → BatchNorm1d (optional) → ReLU → Dropout.
 #[derive(Module, Debug)]
 pub struct FcBlock<B: Backend> {
     /// The linear layer.
     pub linear: Linear<B>,
-    /// Its batch-norm.
-    pub bn: BatchNorm<B>,
+    /// Its batch-norm, if the network has them.
+    pub bn: Option<BatchNorm<B>>,
     /// Dropout after the block (its masks come from [`rng`](crate::rng)).
     pub dropout: Dropout,
 }
@@ -127,7 +131,12 @@ pub struct FcNet<B: Backend> {
 impl<B: Backend> Backbone<B> for FcNet<B> {
     fn embed(&self, x: Tensor<B, 4>) -> Tensor<B, 2> {
         self.blocks.iter().fold(flatten(x), |x, b| {
-            crate::rng::dropout(relu(b.bn.forward2(b.linear.forward(x))), b.dropout.prob)
+            let h = b.linear.forward(x);
+            let h = match &b.bn {
+                Some(bn) => bn.forward2(h),
+                None => h,
+            };
+            crate::rng::dropout(relu(h), b.dropout.prob)
         })
     }
     fn head(&self, features: Tensor<B, 2>) -> Tensor<B, 2> {
@@ -142,7 +151,7 @@ impl<B: Backend> Backbone<B> for FcNet<B> {
     fn fast_copy(&self, step: usize) -> Self {
         let mut copy = self.clone();
         for b in &mut copy.blocks {
-            b.bn = b.bn.fast_copy(step);
+            b.bn = b.bn.as_ref().map(|bn| bn.fast_copy(step));
         }
         copy
     }

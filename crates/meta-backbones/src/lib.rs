@@ -60,8 +60,8 @@ pub mod resnet12;
 pub mod rng;
 
 pub use adapt::{
-    AdaptableBackbone, GradOrder, InnerLoop, adapt, adapt_head, adapt_per_step, adapt_with_lrs,
-    support_gradients,
+    AdaptableBackbone, GradOrder, InnerLoop, adapt, adapt_head, adapt_per_step, adapt_trajectory,
+    adapt_with_loss, adapt_with_lrs, support_gradients,
 };
 pub use any::{AnyBackbone, BackboneConfig};
 pub use backbone::{Backbone, ParamGroup, ParamRole};
@@ -70,7 +70,7 @@ pub use conv4::{Conv4, Conv4Config, Conv4Variant};
 pub use error::BackboneError;
 pub use fcnet::{FcNet, FcNetConfig};
 pub use linear::Linear;
-pub use loss::{accuracy, cross_entropy};
+pub use loss::{Loss, Targets, TaskLoss, accuracy, cross_entropy, mse, score};
 pub use metanet::{MetaNetEmbedding, MetaNetEmbeddingConfig};
 pub use metanet_cnn::{CnnOutput, MetaNetCnn, MetaNetCnnConfig};
 pub use params::{force_init, param_difference, param_paths, param_roles, step_dependent};

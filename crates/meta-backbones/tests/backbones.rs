@@ -165,18 +165,54 @@ struct Problem {
     ys: Tensor<B, 1, Int>,
     xq: Tensor<B, 4>,
     yq: Tensor<B, 1, Int>,
+    /// Real-valued targets `(support, query)` in place of the labels, when set.
+    values: Option<(Tensor<B, 2>, Tensor<B, 2>)>,
+    loss: Loss,
 }
 
 impl Problem {
     fn new(shape: [usize; 3], dtype: DType) -> Self {
         let (xs, ys) = task(shape, 2, dtype);
         let (xq, yq) = task(shape, 2, dtype);
-        Self { xs, ys, xq, yq }
+        Self {
+            xs,
+            ys,
+            xq,
+            yq,
+            values: None,
+            loss: Loss::Auto,
+        }
+    }
+
+    /// The same inputs under `loss`, against `width` random real values per input when
+    /// `width > 0` (regression), against the labels otherwise.
+    fn with_loss(self, loss: Loss, width: usize) -> Self {
+        let n = self.xs.dims()[0];
+        let values = (width > 0).then(|| {
+            let v = || {
+                rng::random::<B, 2>([n, width], Distribution::Normal(0.0, 1.0), &dev())
+                    .cast(self.xs.dtype())
+            };
+            (v(), v())
+        });
+        Self {
+            values,
+            loss,
+            ..self
+        }
+    }
+
+    fn targets(&self) -> (Targets<B>, Targets<B>) {
+        match &self.values {
+            Some((s, q)) => (s.clone().into(), q.clone().into()),
+            None => (self.ys.clone().into(), self.yq.clone().into()),
+        }
     }
 
     fn meta_loss<M: AdaptableBackbone<B>>(&self, m: &M, cfg: &InnerLoop) -> Tensor<B, 1> {
-        let adapted = adapt(m, self.xs.clone(), self.ys.clone(), cfg);
-        cross_entropy(adapted.forward(self.xq.clone()), self.yq.clone())
+        let (support, query) = self.targets();
+        let adapted = adapt_with_loss(m, self.xs.clone(), support, cfg, &self.loss);
+        self.loss.loss(adapted.forward(self.xq.clone()), &query)
     }
 
     /// (analytic, central finite difference) directional derivatives of the meta-loss.
@@ -224,8 +260,11 @@ fn bn_modes() -> [BnConfig; 3] {
 }
 
 fn check_meta_gradient<M: AdaptableBackbone<B>>(name: &str, m: M, shape: [usize; 3]) {
+    check_meta_gradient_on(name, m, Problem::new(shape, DType::F64));
+}
+
+fn check_meta_gradient_on<M: AdaptableBackbone<B>>(name: &str, m: M, p: Problem) {
     let m = f64_model(m);
-    let p = Problem::new(shape, DType::F64);
     for steps in [1, 3] {
         let (a, fd) = p.check(&m, &inner(steps, GradOrder::Second));
         let mut r = rel(a, fd);
@@ -245,6 +284,34 @@ fn check_meta_gradient<M: AdaptableBackbone<B>>(name: &str, m: M, shape: [usize;
             "{name}, {steps} steps: meta-gradient {a} vs FD {fd} (rel {r:.2e})"
         );
     }
+}
+
+#[test]
+fn meta_gradient_matches_finite_differences_with_mean_squared_error() {
+    rng::seed(3);
+    // Regression: the sine network's shape (Linear → ReLU, no batch-norm) on 2 real outputs.
+    let fc = FcNetConfig {
+        x_dim: 3,
+        layer_dims: vec![6, 5],
+        dropout: 0.0,
+        num_classes: 2,
+        batch_norm: false,
+        ..Default::default()
+    };
+    let regression = Problem::new([3, 1, 1], DType::F64).with_loss(Loss::Mse, 2);
+    check_meta_gradient_on("fcnet mse values", fc.init::<B>(&dev()), regression);
+    // Auto on real values is MSE as well.
+    let auto = Problem::new([3, 1, 1], DType::F64).with_loss(Loss::Auto, 2);
+    check_meta_gradient_on("fcnet auto values", fc.init::<B>(&dev()), auto);
+    // MSE against one-hot labels through convolutions and batch-norm.
+    let conv4 = Conv4Config {
+        hidden: 3,
+        image_size: 16,
+        num_classes: 2,
+        ..Default::default()
+    };
+    let one_hot = Problem::new([1, 16, 16], DType::F64).with_loss(Loss::Mse, 0);
+    check_meta_gradient_on("conv4 mse one-hot", conv4.init::<B>(&dev()), one_hot);
 }
 
 #[test]
@@ -301,6 +368,7 @@ fn meta_gradient_matches_finite_differences_for_every_backbone_and_bn_mode() {
             layer_dims: vec![6, 5],
             dropout: 0.0,
             num_classes: 2,
+            batch_norm: true,
             bn,
         };
         check_meta_gradient(&format!("fcnet {tag}"), fc.init::<B>(&dev()), [3, 2, 2]);
@@ -409,7 +477,7 @@ fn inner_gradient_error<M: AdaptableBackbone<B>>(m: &M, shape: [usize; 3], dtype
     };
     let adapted = adapt(m, x.clone(), y.clone(), &cfg);
     let differentiable = param_difference(m, &adapted);
-    let plain = support_gradients(m, x, y, ParamGroup::All);
+    let plain = support_gradients(m, x, y, ParamGroup::All, &Loss::Auto);
     // Concatenate all gradients: biases feeding a batch-norm have a true gradient of zero,
     // so the error is measured relative to the largest gradient entry of the network.
     struct V<'a> {
@@ -561,7 +629,15 @@ fn metasgd_learning_rates_get_exact_meta_gradients() {
     let lrs = f64_model(cfg.init::<B>(&dev())).map(&mut Fill);
     let p = Problem::new([1, 16, 16], DType::F64);
     let loss = |m: &Conv4<B>, lrs: &Conv4<B>| {
-        let a = adapt_with_lrs(m, p.xs.clone(), p.ys.clone(), 2, lrs, ParamGroup::All);
+        let a = adapt_with_lrs(
+            m,
+            p.xs.clone(),
+            p.ys.clone(),
+            2,
+            lrs,
+            ParamGroup::All,
+            &Loss::Auto,
+        );
         cross_entropy(a.forward(p.xq.clone()), p.yq.clone())
     };
     let (dm, dl) = (direction(&m), direction(&lrs));
@@ -629,7 +705,7 @@ fn fast_forward_never_mutates_running_statistics() {
             };
             let adapted = adapt(&m, x.clone(), y.clone(), &cfg);
             let _ = adapted.forward(x.clone());
-            let _ = support_gradients(&m, x.clone(), y.clone(), ParamGroup::All);
+            let _ = support_gradients(&m, x.clone(), y.clone(), ParamGroup::All, &Loss::Auto);
             assert_eq!(
                 state(&m),
                 before,
@@ -676,7 +752,7 @@ fn parameter_groups_adapt_only_their_parameters() {
                 );
             }
         }
-        let grads = support_gradients(&m, x.clone(), y.clone(), group);
+        let grads = support_gradients(&m, x.clone(), y.clone(), group, &Loss::Auto);
         let expected = roles.iter().filter(|(_, r)| group.contains(*r)).count();
         assert_eq!(
             grads.len(),
@@ -970,7 +1046,7 @@ fn any_backbone_groups_adapt_exactly_like_the_wrapped_backbone() {
                 "{group:?} {order:?}: adapted parameters"
             );
         }
-        let grads = support_gradients(&any, x.clone(), y.clone(), group);
+        let grads = support_gradients(&any, x.clone(), y.clone(), group, &Loss::Auto);
         let expected = roles.iter().filter(|(_, r)| group.contains(*r)).count();
         assert_eq!(grads.len(), expected, "{group:?}: support_gradients");
     }
@@ -1110,7 +1186,7 @@ fn head_inner_loop_on_cached_features_equals_the_full_head_inner_loop() {
             let full = adapt(&m, sx.clone(), sy.clone(), &cfg);
             let full_loss = cross_entropy(full.forward(qx.clone()), qy.clone());
             let support = m.fast_copy(0).embed(sx.clone());
-            let cached = adapt_head(&m, support, sy.clone(), &cfg);
+            let cached = adapt_head(&m, support, sy.clone(), &cfg, &Loss::Auto);
             let cached_loss = cross_entropy(cached.forward(qx.clone()), qy.clone());
             let (l_full, l_cached) = (scalar(full_loss.clone()), scalar(cached_loss.clone()));
             let g_full = GradientsParams::from_grads(full_loss.backward(), &m);

@@ -5,7 +5,8 @@ use anyhow::{Result, bail};
 use burn::tensor::backend::AutodiffBackend;
 use meta_algos::{
     Anil, AnilConfig, Baseline, Boil, BoilConfig, Fomaml, FomamlConfig, Maml, MamlConfig,
-    MamlPlusPlus, MatchingNet, MetaLearner, MetaNet, MetaNetEb, MetaSgd, ProtoNet, Reptile,
+    MamlPlusPlus, MatchingNet, MetaLearner, MetaNet, MetaNetEb, MetaSgd, Pretrain, PretrainConfig,
+    ProtoNet, Reptile,
 };
 use meta_backbones::{
     BackboneConfig, Conv4Config, FcNetConfig, MetaNetCnnConfig, MetaNetEmbeddingConfig,
@@ -26,6 +27,13 @@ pub const ALGOS: &[&str] = &[
     "metanet",
     "metanet-eb",
     "baseline",
+    "pretrain",
+];
+
+/// The algorithms with an inner loop of gradient steps: the ones that take `--loss` and learn
+/// regression tasks.
+pub const GRADIENT_STEP_ALGOS: &[&str] = &[
+    "maml", "fomaml", "anil", "boil", "reptile", "metasgd", "pretrain",
 ];
 
 /// Work that needs the concrete learner a run configuration describes.
@@ -83,6 +91,7 @@ pub fn backbone(config: &RunConfig, image_shape: [usize; 3]) -> Result<BackboneC
                 layer_dims: section.layer_dims,
                 dropout: section.dropout,
                 num_classes,
+                batch_norm: section.batch_norm,
                 bn: section.bn,
             }
             .into()
@@ -142,6 +151,7 @@ where
                 inner_lr: lr,
                 inner_steps_train: train,
                 inner_steps_test: test,
+                loss: config.loss,
             },
         )),
         "fomaml" => job.run(Fomaml::new(
@@ -150,6 +160,7 @@ where
                 inner_lr: lr,
                 inner_steps_train: train,
                 inner_steps_test: test,
+                loss: config.loss,
             },
         )),
         "anil" => job.run(Anil::new(
@@ -158,6 +169,7 @@ where
                 inner_lr: lr,
                 inner_steps_train: train,
                 inner_steps_test: test,
+                loss: config.loss,
             },
         )),
         "boil" => job.run(Boil::new(
@@ -166,6 +178,7 @@ where
                 inner_lr: lr,
                 inner_steps_train: train,
                 inner_steps_test: test,
+                loss: config.loss,
             },
         )),
         "reptile" => job.run(Reptile::new(factory, config.reptile_config())),
@@ -189,6 +202,14 @@ where
             ),
         },
         "baseline" => job.run(Baseline::new(factory, config.baseline.unwrap_or_default())?),
+        "pretrain" => job.run(Pretrain::new(
+            factory,
+            PretrainConfig {
+                inner_lr: lr,
+                inner_steps_test: test,
+                loss: config.loss,
+            },
+        )),
         other => bail!(
             "unknown --algo `{other}`; choose one of {}",
             ALGOS.join(", ")

@@ -1,7 +1,7 @@
 //! Run configuration: paper preset < config file < command-line flags, resolved into one
 //! `RunConfig` that is written to `runs/<name>/config.toml`.
 
-use crate::data::FolderSection;
+use crate::data::{FolderSection, SINE, SineSection};
 use crate::sections::{
     Conv4Section, FcNetSection, MetaNetCnnSection, MetaNetEmbeddingSection, MetaSgdSection,
     OptimizerSection, ReptileSection, ResNet12Section,
@@ -26,7 +26,7 @@ pub struct RunConfig {
     /// Algorithm: maml, fomaml, anil, boil, reptile, metasgd, mamlpp, protonet, matchingnet, metanet,
     /// metanet-eb, baseline.
     pub algo: String,
-    /// `omniglot`, `miniimagenet` or `folder:PATH`.
+    /// `omniglot`, `miniimagenet`, `sine` (generated regression tasks) or `folder:PATH`.
     pub dataset: String,
     /// Omniglot class split: `vinyals`, `l2l` or `lake`.
     pub omniglot_split: String,
@@ -52,6 +52,11 @@ pub struct RunConfig {
     pub test_inner_steps: usize,
     /// Inner-loop learning rate.
     pub inner_lr: f64,
+    /// The loss of the inner and outer loops: `auto` (cross-entropy for class labels, mean
+    /// squared error for real values), `cross_entropy` or `mse`. For the algorithms with an
+    /// inner loop of gradient steps (maml, fomaml, anil, boil, reptile, metasgd, pretrain).
+    #[serde(default)]
+    pub loss: meta_backbones::Loss,
     /// Outer (meta) learning rate.
     pub meta_lr: f64,
     /// Tasks per meta-iteration.
@@ -73,6 +78,9 @@ pub struct RunConfig {
     /// `[folder]`: a `folder:PATH` data set's channels and class split.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub folder: Option<FolderSection>,
+    /// `[sine]`: the `sine` data set's amplitude, phase and input ranges.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sine: Option<SineSection>,
     /// `[optimizer]`: outer optimizer, Adam's β₁/β₂/ε, gradient clipping.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub optimizer: Option<OptimizerSection>,
@@ -149,7 +157,7 @@ pub struct ConfigOverrides {
     /// metanet-eb, baseline.
     #[arg(long)]
     pub algo: Option<String>,
-    /// Data set: omniglot, miniimagenet or folder:PATH.
+    /// Data set: omniglot, miniimagenet, sine (regression) or folder:PATH.
     #[arg(long)]
     pub dataset: Option<String>,
     /// Omniglot class split: vinyals (default), l2l or lake.
@@ -188,6 +196,9 @@ pub struct ConfigOverrides {
     /// Inner-loop learning rate.
     #[arg(long)]
     pub inner_lr: Option<f64>,
+    /// Loss of the inner and outer loops: auto (default), cross_entropy or mse.
+    #[arg(long)]
+    pub loss: Option<String>,
     /// Outer (meta) learning rate.
     #[arg(long)]
     pub meta_lr: Option<f64>,
@@ -246,6 +257,7 @@ impl Default for RunConfig {
             inner_steps: 1,
             test_inner_steps: 10,
             inner_lr: 0.4,
+            loss: meta_backbones::Loss::Auto,
             meta_lr: 1e-3,
             meta_batch: 32,
             iterations: 60_000,
@@ -256,6 +268,7 @@ impl Default for RunConfig {
             checkpoint_every: 100,
             log_every: 10,
             folder: None,
+            sine: None,
             optimizer: None,
             schedule: None,
             augment: None,
@@ -311,7 +324,9 @@ impl RunConfig {
                 bail!("{flag} must be at least 1 (got 0)");
             }
         }
-        if self.ways < 2 {
+        if self.dataset == SINE {
+            self.validate_sine()?;
+        } else if self.ways < 2 {
             bail!(
                 "--ways must be at least 2 for a classification task (got {})",
                 self.ways
@@ -343,6 +358,22 @@ impl RunConfig {
                 self.backbone
             );
         }
+        let gradient = crate::algos::GRADIENT_STEP_ALGOS;
+        if self.loss != meta_backbones::Loss::Auto && !gradient.contains(&self.algo.as_str()) {
+            bail!(
+                "--loss {} applies to the algorithms with an inner loop of gradient steps ({}); \
+                 --algo {} has its own loss: remove --loss",
+                meta_backbones::TaskLoss::name(&self.loss),
+                gradient.join(", "),
+                self.algo
+            );
+        }
+        if self.algo == "pretrain" && self.dataset != SINE {
+            bail!(
+                "--algo pretrain is the regression baseline (--dataset sine); for classification \
+                 use --algo baseline (pre-training over all training classes)"
+            );
+        }
         crate::backend::check_compiled(&self.backend)?;
         self.validate_sections()?;
         // The backbone's own ranges (widths, dropout, sizes), before any data is read.
@@ -350,11 +381,46 @@ impl RunConfig {
         Ok(())
     }
 
-    /// Colour channels of the data set's images: Omniglot 1, Mini-ImageNet 3, a folder as its
-    /// `[folder]` section says.
+    /// What `--dataset sine` needs: one output per point (`--ways 1`), scalar inputs
+    /// (`--image-size 1`), a backbone for vectors, no image augmentation.
+    fn validate_sine(&self) -> Result<()> {
+        if self.ways != 1 {
+            bail!(
+                "--dataset sine is regression with one output per point: use --ways 1 (got {})",
+                self.ways
+            );
+        }
+        if self.image_size != 1 {
+            bail!(
+                "--dataset sine has scalar inputs: use --image-size 1 (got {})",
+                self.image_size
+            );
+        }
+        if self.backbone != "fcnet" {
+            bail!(
+                "--dataset sine has scalar inputs: use --backbone fcnet, not --backbone {}",
+                self.backbone
+            );
+        }
+        let gradient = crate::algos::GRADIENT_STEP_ALGOS;
+        if !gradient.contains(&self.algo.as_str()) {
+            bail!(
+                "--algo {} classifies; --dataset sine is regression: use one of {}",
+                self.algo,
+                gradient.join(", ")
+            );
+        }
+        if self.augment.is_some_and(|a| a.is_active()) {
+            bail!("[augment] transforms images; --dataset sine has none: remove the section");
+        }
+        Ok(())
+    }
+
+    /// Input channels of the data set: Omniglot 1, Mini-ImageNet 3, sine 1 (a scalar), a folder
+    /// as its `[folder]` section says.
     pub fn channels(&self) -> usize {
         match self.dataset.as_str() {
-            "omniglot" => 1,
+            "omniglot" | SINE => 1,
             "miniimagenet" => 3,
             _ => self.folder.clone().unwrap_or_default().channels,
         }
@@ -372,6 +438,9 @@ impl RunConfig {
                     .unwrap_or_else(|| "folder".into())
             })
             .unwrap_or_else(|| self.dataset.clone());
+        if self.dataset == SINE {
+            return format!("{}-sine-{}shot-s{}", self.algo, self.shots, self.seed);
+        }
         format!(
             "{}-{}-{}w{}s-s{}",
             self.algo, dataset, self.ways, self.shots, self.seed

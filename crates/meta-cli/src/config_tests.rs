@@ -25,6 +25,7 @@ fn all_changed() -> RunConfig {
         data_dir: PathBuf::from("elsewhere"),
         backend: "ndarray".into(),
         backbone: "resnet12".into(),
+        loss: meta_backbones::Loss::Mse,
         seed: 7,
         ways: 20,
         shots: 5,
@@ -47,6 +48,11 @@ fn all_changed() -> RunConfig {
             split: Some(crate::data::FolderSplitKind::Fractions),
             fractions: Some([0.5, 0.25, 0.25]),
             split_seed: Some(7),
+        }),
+        sine: Some(crate::data::SineSection {
+            amplitude: [1.0, 2.0],
+            phase: [0.5, 1.0],
+            x_range: [-1.0, 1.0],
         }),
         optimizer: Some(OptimizerSection {
             kind: Some(OuterOptimizer::Sgd),
@@ -122,6 +128,7 @@ fn all_changed() -> RunConfig {
         fcnet: Some(FcNetSection {
             layer_dims: vec![32],
             dropout: 0.1,
+            batch_norm: false,
             bn: changed_bn(BnMode::Running),
         }),
         metanet_embedding: Some(MetaNetEmbeddingSection {
@@ -140,6 +147,7 @@ fn all_changed() -> RunConfig {
 fn default_with_every_section() -> RunConfig {
     RunConfig {
         folder: Some(Default::default()),
+        sine: Some(Default::default()),
         optimizer: Some(RunConfig::default().optimizer()),
         schedule: Some(LrSchedule::default()),
         augment: Some(ImageAugment::default()),

@@ -3,11 +3,63 @@
 use crate::args::DataCommand;
 use anyhow::{Context, Result, bail};
 use meta_data::{
-    ClassFractions, DataError, DatasetKind, EpisodeSampler, EpisodeSpec, FetchOptions,
-    FetchOutcome, FolderDataset, FolderSplit, OmniglotSplit, Split,
+    ClassFractions, DataError, DatasetKind, EpisodeSampler, EpisodeSource, EpisodeSpec,
+    FetchOptions, FetchOutcome, FolderDataset, FolderSplit, ImageAugment, OmniglotSplit,
+    SineConfig, SineTasks, Split,
 };
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+use std::sync::Arc;
+
+/// The `--dataset` of generated sine-wave regression tasks.
+pub const SINE: &str = "sine";
+
+/// `[sine]`: the sine-wave task family's ranges (Finn et al. 2017, §5.1, by default); points
+/// per task are `--shots` (support) and `--queries` / `--test-queries`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SineSection {
+    /// Amplitude range `[low, high]`.
+    pub amplitude: [f64; 2],
+    /// Phase range `[low, high]`, radians.
+    pub phase: [f64; 2],
+    /// Input range `[low, high]`.
+    pub x_range: [f64; 2],
+}
+
+impl Default for SineSection {
+    /// The paper's ranges.
+    fn default() -> Self {
+        let paper = SineConfig::default();
+        Self {
+            amplitude: paper.amplitude,
+            phase: paper.phase,
+            x_range: paper.x_range,
+        }
+    }
+}
+
+impl SineSection {
+    /// The task family with `shots` support and `queries` query points per task.
+    pub fn config(&self, shots: usize, queries: usize) -> SineConfig {
+        SineConfig {
+            amplitude: self.amplitude,
+            phase: self.phase,
+            x_range: self.x_range,
+            shots,
+            queries,
+        }
+    }
+}
+
+/// One split's episodes, whatever makes them.
+#[derive(Clone)]
+pub struct Episodes {
+    /// The episodes.
+    pub source: Arc<dyn EpisodeSource>,
+    /// Classes of the split (0 for generated regression tasks).
+    pub classes: usize,
+}
 
 /// How a `folder:PATH` data set's classes are divided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -243,10 +295,13 @@ fn info(run: &crate::config::RunConfig) -> Result<()> {
     Ok(())
 }
 
-/// Parses `--dataset`.
+/// Parses `--dataset` (an image data set; `sine` is handled by [`DataSettings::episodes`]).
 pub fn dataset_kind(dataset: &str) -> Result<DatasetKind> {
+    if dataset == SINE {
+        bail!("--dataset sine generates its tasks: it has no files to fetch or list");
+    }
     dataset.parse::<DatasetKind>().with_context(|| {
-        format!("--dataset `{dataset}`: use omniglot, miniimagenet or folder:PATH")
+        format!("--dataset `{dataset}`: use omniglot, miniimagenet, sine or folder:PATH")
     })
 }
 
@@ -275,6 +330,8 @@ pub struct DataSettings<'a> {
     pub seed: u64,
     /// `[folder]` (for `folder:PATH`; `None`: RGB, split detected).
     pub folder: Option<&'a FolderSection>,
+    /// `[sine]` (for `sine`; `None`: the paper's ranges).
+    pub sine: Option<&'a SineSection>,
 }
 
 impl DataSettings<'_> {
@@ -286,6 +343,41 @@ impl DataSettings<'_> {
             *folder = section.dataset(&folder.path);
         }
         Ok((kind, omniglot_scheme(self.omniglot_split, self.seed)?))
+    }
+
+    /// The episodes of `split` with `ways`/`shots`/`queries` (`ways` is 1 for sine tasks), the
+    /// training split's images augmented by `augment`; `None` when the data set has no such
+    /// split.
+    pub fn episodes(
+        &self,
+        split: Split,
+        (ways, shots, queries): (usize, usize, usize),
+        seed: u64,
+        augment: Option<ImageAugment>,
+    ) -> Result<Option<Episodes>> {
+        if self.dataset == SINE {
+            let config = self
+                .sine
+                .copied()
+                .unwrap_or_default()
+                .config(shots, queries);
+            let tasks = SineTasks::new(config, split, seed).context("[sine]")?;
+            return Ok(Some(Episodes {
+                source: Arc::new(tasks),
+                classes: 0,
+            }));
+        }
+        let Some(sampler) = self.sampler(split, ways, shots, queries, seed)? else {
+            return Ok(None);
+        };
+        let sampler = match augment {
+            Some(augment) => sampler.with_image_augment(augment).context("[augment]")?,
+            None => sampler,
+        };
+        Ok(Some(Episodes {
+            classes: sampler.classes().len(),
+            source: Arc::new(sampler),
+        }))
     }
 
     /// The episode sampler of `split` with `ways`/`shots`/`queries`; `None` when the data set has

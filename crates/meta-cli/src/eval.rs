@@ -1,5 +1,5 @@
-//! `metalearn eval`: the standard protocol on a trained checkpoint — mean accuracy ± 95% CI
-//! over a fixed, seeded set of test episodes.
+//! `metalearn eval`: the standard protocol on a trained checkpoint — mean accuracy (mean squared
+//! error for regression) ± 95% CI over a fixed, seeded set of test episodes.
 
 use crate::algos::{LearnerJob, with_learner};
 use crate::args::EvalArgs;
@@ -9,10 +9,11 @@ use crate::run_dir::{RunDir, write_atomic};
 use crate::train::data_settings;
 use anyhow::{Context, Result, bail};
 use burn::tensor::backend::AutodiffBackend;
-use meta_algos::{EvalConfig, MetaLearner};
-use meta_data::{EpisodeSampler, EpisodeSource, Split};
+use meta_algos::{EvalConfig, MetaLearner, Metric};
+use meta_data::{EpisodeSource, Split};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// A trained run: its configuration and the checkpoint to use.
 pub struct TrainedRun {
@@ -83,6 +84,8 @@ struct EvalOutput {
     inner_steps: Option<usize>,
     episodes: usize,
     seed: u64,
+    /// What `mean` measures: `accuracy` or `mse`.
+    metric: Metric,
     mean: f64,
     ci95: f64,
 }
@@ -112,15 +115,15 @@ pub fn run(args: EvalArgs) -> Result<()> {
         "val" => Split::Val,
         _ => Split::Test,
     };
-    let sampler = data_settings(config)
-        .sampler(
+    let episodes = data_settings(config)
+        .episodes(
             split,
-            config.ways,
-            config.shots,
-            config.test_queries,
+            (config.ways, config.shots, config.test_queries),
             args.seed,
+            None,
         )?
-        .with_context(|| format!("the data set has no {} split", args.split))?;
+        .with_context(|| format!("the data set has no {} split", args.split))?
+        .source;
     let output = args.output.clone().unwrap_or_else(|| {
         run.run_dir
             .root()
@@ -131,7 +134,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         &backend,
         EvalJob {
             run,
-            sampler,
+            episodes,
             args,
             output,
         },
@@ -140,7 +143,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
 
 struct EvalJob {
     run: TrainedRun,
-    sampler: EpisodeSampler,
+    episodes: Arc<dyn EpisodeSource>,
     args: EvalArgs,
     output: PathBuf,
 }
@@ -157,7 +160,7 @@ impl BackendJob for EvalJob {
             self.args.split,
             self.args.seed
         );
-        let shape = self.sampler.image_shape();
+        let shape = self.episodes.image_shape();
         let config = self.run.config.clone();
         with_learner::<B, _>(&config, shape, EvalLearner { job: self, device })
     }
@@ -177,7 +180,7 @@ impl<B: AutodiffBackend> LearnerJob<B> for EvalLearner<B> {
         let report = meta_algos::evaluate(
             &learner,
             &model,
-            &job.sampler,
+            &*job.episodes,
             &EvalConfig {
                 episodes: job.args.episodes,
                 seed: job.args.seed,
@@ -189,14 +192,21 @@ impl<B: AutodiffBackend> LearnerJob<B> for EvalLearner<B> {
         let steps_text = inner_steps
             .map(|steps| format!(", {steps} inner steps"))
             .unwrap_or_default();
+        let task = match report.metric {
+            Metric::Accuracy => format!("{}-way {}-shot", config.ways, config.shots),
+            Metric::Mse => format!("{} {}-shot regression", config.dataset, config.shots),
+        };
+        let mse = if report.metric == Metric::Mse {
+            " MSE"
+        } else {
+            ""
+        };
         println!(
-            "{} {}-way {}-shot, {} split: {:.2}% ± {:.2}% (95% CI, {} episodes, seed {}{})",
+            "{} {task}, {} split: {} ± {}{mse} (95% CI, {} episodes, seed {}{})",
             config.algo,
-            config.ways,
-            config.shots,
             job.args.split,
-            100.0 * report.mean,
-            100.0 * report.ci95,
+            report.metric.format(report.mean),
+            report.metric.format(report.ci95),
             report.episodes,
             report.seed,
             steps_text
@@ -211,6 +221,7 @@ impl<B: AutodiffBackend> LearnerJob<B> for EvalLearner<B> {
             inner_steps,
             episodes: report.episodes,
             seed: report.seed,
+            metric: report.metric,
             mean: report.mean,
             ci95: report.ci95,
         };

@@ -5,7 +5,8 @@ use crate::config::{ConfigOverrides, RunConfig};
 use anyhow::{Result, bail};
 
 /// Preset < config file < flags. Without `--preset`, the first layer is the chosen algorithm's
-/// Omniglot 5-way 1-shot paper preset (`<algo>-omniglot-5w1s`), so that its own meta-batch,
+/// Omniglot 5-way 1-shot paper preset (`<algo>-omniglot-5w1s`; `<algo>-sine-10shot` with
+/// `--dataset sine` or for an algorithm without Omniglot rows), so that its own meta-batch,
 /// learning rates and inner steps apply rather than MAML's.
 pub fn layered(
     preset: Option<&str>,
@@ -14,9 +15,10 @@ pub fn layered(
 ) -> Result<RunConfig> {
     let mut config = RunConfig::default();
     let algo = (flags.algo.as_ref()).or(file.and_then(|f| f.algo.as_ref()));
+    let dataset = (flags.dataset.as_ref()).or(file.and_then(|f| f.dataset.as_ref()));
     let name = match preset {
         Some(name) => name.to_string(),
-        None => format!("{}-omniglot-5w1s", algo.unwrap_or(&config.algo)),
+        None => default_preset(algo.unwrap_or(&config.algo), dataset.map(String::as_str)),
     };
     match meta_algos::presets::preset(&name) {
         Some(found) => {
@@ -46,6 +48,18 @@ pub fn layered(
     Ok(config)
 }
 
+/// The preset a run of `algo` on `dataset` starts from without `--preset`.
+pub fn default_preset(algo: &str, dataset: Option<&str>) -> String {
+    let sine = format!("{algo}-sine-10shot");
+    let omniglot = format!("{algo}-omniglot-5w1s");
+    let on_sine = dataset == Some(crate::data::SINE);
+    if on_sine || meta_algos::presets::preset(&omniglot).is_none() {
+        sine
+    } else {
+        omniglot
+    }
+}
+
 /// The settings a preset fixes, as a configuration layer.
 pub fn preset_overrides(preset: &meta_algos::presets::Preset) -> ConfigOverrides {
     let mut sections = toml::Table::new();
@@ -63,6 +77,9 @@ pub fn preset_overrides(preset: &meta_algos::presets::Preset) -> ConfigOverrides
     if preset.matchingnet_fce {
         algo.insert("fce".into(), true.into());
     }
+    if let Some(optimizer) = &preset.inner_optimizer {
+        algo.insert("inner_optimizer".into(), section_value(optimizer));
+    }
     if !algo.is_empty() {
         sections.insert(preset.algo.to_string(), algo.into());
     }
@@ -72,6 +89,17 @@ pub fn preset_overrides(preset: &meta_algos::presets::Preset) -> ConfigOverrides
     }
     if let Some(bn) = &preset.bn {
         backbone.insert("bn".into(), section_value(bn));
+    }
+    if preset.sine_net {
+        let net = crate::sections::FcNetSection {
+            layer_dims: vec![40, 40],
+            dropout: 0.0,
+            batch_norm: false,
+            ..Default::default()
+        };
+        if let toml::Value::Table(net) = section_value(&net) {
+            backbone.extend(net);
+        }
     }
     if !backbone.is_empty() {
         sections.insert(preset.backbone.to_string(), backbone.into());
@@ -99,7 +127,11 @@ pub fn preset_overrides(preset: &meta_algos::presets::Preset) -> ConfigOverrides
         iterations: Some(preset.iterations),
         validate_every: Some(preset.validate_every),
         val_episodes: Some(preset.val_episodes),
-        image_size: Some(if preset.dataset == "omniglot" { 28 } else { 84 }),
+        image_size: Some(match &*preset.dataset {
+            "omniglot" => 28,
+            crate::data::SINE => 1,
+            _ => 84,
+        }),
         ..ConfigOverrides::default()
     }
 }
@@ -121,7 +153,8 @@ mod tests {
 
     #[test]
     fn every_algorithm_has_5_and_20_way_omniglot_presets() {
-        for algo in crate::algos::ALGOS {
+        // The pre-training regression baseline has no classification rows.
+        for algo in crate::algos::ALGOS.iter().filter(|a| **a != "pretrain") {
             for ways in [5, 20] {
                 let name = format!("{algo}-omniglot-{ways}w1s");
                 let preset = meta_algos::presets::preset(&name)
@@ -230,8 +263,23 @@ mod tests {
         let none = ConfigOverrides::default();
         for name in crate::algos::ALGOS {
             let config = layered(None, None, &algo(name)).unwrap();
-            assert_eq!(config, resolved(&format!("{name}-omniglot-5w1s")), "{name}");
+            // The regression baseline has only sine rows.
+            let row = if *name == "pretrain" {
+                "sine-10shot"
+            } else {
+                "omniglot-5w1s"
+            };
+            assert_eq!(config, resolved(&format!("{name}-{row}")), "{name}");
         }
+        // With --dataset sine, the algorithm's sine row.
+        let sine = ConfigOverrides {
+            dataset: Some("sine".into()),
+            ..algo("fomaml")
+        };
+        assert_eq!(
+            layered(None, None, &sine).unwrap(),
+            resolved("fomaml-sine-10shot")
+        );
         // ProtoNet trains on one episode per iteration, as in its paper, not MAML's 32 tasks.
         assert_eq!(
             layered(None, None, &algo("protonet")).unwrap().meta_batch,

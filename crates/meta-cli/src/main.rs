@@ -13,6 +13,7 @@ mod plots;
 mod predict;
 mod run_dir;
 mod sections;
+mod sine_plots;
 mod threads;
 mod train;
 

@@ -7,9 +7,11 @@ use plotters::prelude::*;
 use std::path::Path;
 use std::sync::Once;
 
-const FONT: &str = "sans-serif";
+/// The font every chart uses (DejaVu Sans, embedded).
+pub const FONT: &str = "sans-serif";
 
-fn register_font() {
+/// Registers [`FONT`] once per process.
+pub fn register_font() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // The embedded DejaVu font always parses; an error here would only lose axis labels.
@@ -31,9 +33,30 @@ fn series(lines: &[MetricsLine], pick: impl Fn(&MetricsLine) -> Option<f64>) -> 
         .collect()
 }
 
-/// Writes `loss.{png,svg}` and `accuracy.{png,svg}` into `dir`; returns the files written.
+/// Writes `loss.{png,svg}` and `accuracy.{png,svg}` into `dir` (for regression runs, whose
+/// validation measures MSE, `val_mse.{png,svg}` in place of the accuracy chart); returns the
+/// files written.
 pub fn write_learning_curves(lines: &[MetricsLine], dir: &Path) -> Result<Vec<std::path::PathBuf>> {
     register_font();
+    let regression = lines
+        .iter()
+        .any(|l| l.val_mse.is_some() || l.train_acc.is_nan());
+    let second = if regression {
+        (
+            "val_mse",
+            "validation query MSE",
+            vec![("validation", RED, series(lines, |l| l.val_mse))],
+        )
+    } else {
+        (
+            "accuracy",
+            "query accuracy",
+            vec![
+                ("train", BLUE, series(lines, |l| Some(l.train_acc))),
+                ("validation", RED, series(lines, |l| l.val_acc)),
+            ],
+        )
+    };
     let charts: [(&str, &str, Vec<Series>); 2] = [
         (
             "loss",
@@ -43,14 +66,7 @@ pub fn write_learning_curves(lines: &[MetricsLine], dir: &Path) -> Result<Vec<st
                 ("validation", RED, series(lines, |l| l.val_loss)),
             ],
         ),
-        (
-            "accuracy",
-            "query accuracy",
-            vec![
-                ("train", BLUE, series(lines, |l| Some(l.train_acc))),
-                ("validation", RED, series(lines, |l| l.val_acc)),
-            ],
-        ),
+        second,
     ];
     let mut written = Vec::new();
     for (name, y_label, curves) in &charts {
@@ -152,6 +168,7 @@ mod tests {
                 train_acc: 1.0 - 0.8 / i as f64,
                 val_loss: i.is_multiple_of(10).then_some(1.7 / i as f64),
                 val_acc: i.is_multiple_of(10).then_some(1.0 - 0.9 / i as f64),
+                val_mse: None,
                 val_ci95: i.is_multiple_of(10).then_some(0.02),
             })
             .collect();
@@ -181,6 +198,7 @@ mod tests {
             train_acc: 0.4,
             val_loss: Some(1.3),
             val_acc: Some(0.35),
+            val_mse: None,
             val_ci95: Some(0.05),
         }];
         let tmp = tempfile::tempdir().unwrap();

@@ -77,6 +77,14 @@ pub fn run(args: PredictArgs) -> Result<()> {
         run.config.backend = backend.clone();
     }
     run.config.validate()?;
+    if run.config.dataset == crate::data::SINE {
+        bail!(
+            "{} is a sine-regression run: `predict` labels image files; evaluate it with \
+             `metalearn eval {}` (its MSE) and see its plots/sine_fit.png",
+            args.checkpoint.display(),
+            args.checkpoint.display()
+        );
+    }
     let (spec, scale) = preprocessing(&run.config);
     let support = load_image_folder(
         &args.support,
@@ -195,7 +203,7 @@ impl<B: AutodiffBackend> LearnerJob<B> for PredictLearner<B> {
             TensorData::new(labels.clone(), [labels.len()]),
             &device,
         );
-        let adapted = learner.adapt(&model, support_x, support_y, support.num_classes());
+        let adapted = learner.adapt(&model, support_x, support_y.into(), support.num_classes());
         let query_x = Tensor::<B, 4>::from_data(
             TensorData::new(job.query.clone(), [job.files.len(), c, h, w]),
             &device,

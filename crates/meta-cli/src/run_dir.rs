@@ -15,7 +15,8 @@ pub struct MetricsLine {
     pub wall_s: f64,
     /// Mean query loss of the meta-batch.
     pub train_loss: f64,
-    /// Mean query accuracy of the meta-batch.
+    /// Mean query accuracy of the meta-batch (NaN, and absent from the file, for regression).
+    #[serde(default = "nan", skip_serializing_if = "is_nan")]
     pub train_acc: f64,
     /// Mean validation loss, when validated at this iteration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -23,9 +24,20 @@ pub struct MetricsLine {
     /// Mean validation accuracy, when validated at this iteration.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub val_acc: Option<f64>,
-    /// Half-width of the 95% confidence interval of `val_acc`.
+    /// Mean validation MSE (regression), when validated at this iteration.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_mse: Option<f64>,
+    /// Half-width of the 95% confidence interval of `val_acc` or `val_mse`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub val_ci95: Option<f64>,
+}
+
+fn nan() -> f64 {
+    f64::NAN
+}
+
+fn is_nan(value: &f64) -> bool {
+    value.is_nan()
 }
 
 /// A run directory on disk.
@@ -189,6 +201,7 @@ mod tests {
             train_acc: 0.5,
             val_loss: None,
             val_acc: iteration.is_multiple_of(2).then_some(0.6),
+            val_mse: None,
             val_ci95: None,
         }
     }

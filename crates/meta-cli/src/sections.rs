@@ -136,7 +136,9 @@ pub struct FcNetSection {
     pub layer_dims: Vec<usize>,
     /// Dropout probability after each block, in `[0, 1)`.
     pub dropout: f64,
-    /// `[fcnet.bn]`: as `[conv4.bn]`.
+    /// Batch-norm after each hidden linear layer (default true; the sine presets turn it off).
+    pub batch_norm: bool,
+    /// `[fcnet.bn]`: as `[conv4.bn]` (used when `batch_norm`).
     pub bn: BnConfig,
 }
 
@@ -147,6 +149,7 @@ impl Default for FcNetSection {
         Self {
             layer_dims: paper.layer_dims,
             dropout: paper.dropout,
+            batch_norm: paper.batch_norm,
             bn: paper.bn,
         }
     }
@@ -231,6 +234,7 @@ impl RunConfig {
             inner_optimizer: section.inner_optimizer,
             inner_batch: (section.inner_batch > 0).then_some(section.inner_batch),
             train_on_query: section.train_on_query,
+            loss: self.loss,
         }
     }
 
@@ -249,6 +253,7 @@ impl RunConfig {
             },
             inner_steps_train: self.inner_steps,
             inner_steps_test: self.test_inner_steps,
+            loss: self.loss,
         }
     }
 
@@ -282,6 +287,9 @@ impl RunConfig {
         if let Some(path) = self.dataset.strip_prefix("folder:") {
             let root = meta_data::FolderDataset::new(path).root(&self.data_dir);
             self.folder = Some(self.folder.clone().unwrap_or_default().resolved(&root));
+        }
+        if self.dataset == crate::data::SINE {
+            _ = self.sine.get_or_insert_default();
         }
         self.optimizer = Some(self.optimizer());
         self.schedule = Some(self.schedule());
@@ -329,6 +337,18 @@ impl RunConfig {
         let toml::Value::Table(table) = toml::Value::try_from(self)? else {
             bail!("a run configuration serialises to a table");
         };
+        if let Some(sine) = &self.sine {
+            if self.dataset != crate::data::SINE {
+                bail!(
+                    "the configuration has a [sine] section but --dataset is `{}`: remove the \
+                     section or use --dataset sine",
+                    self.dataset
+                );
+            }
+            sine.config(self.shots, self.queries)
+                .validate()
+                .map_err(|e| anyhow::anyhow!("[sine]: {e}"))?;
+        }
         for (names, chosen, flag) in [
             (crate::algos::ALGOS, &self.algo, "--algo"),
             (crate::algos::BACKBONES, &self.backbone, "--backbone"),

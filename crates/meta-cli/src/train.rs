@@ -5,17 +5,17 @@ use crate::algos::{LearnerJob, with_learner};
 use crate::args::TrainArgs;
 use crate::backend::{BackendJob, dispatch};
 use crate::config::{ConfigOverrides, RunConfig, read_overrides};
-use crate::data::DataSettings;
+use crate::data::{DataSettings, Episodes};
 use crate::layers::layered;
 use crate::run_dir::{MetricsLine, RunDir};
 use anyhow::{Context, Result, bail};
 use burn::tensor::backend::AutodiffBackend;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use meta_algos::{
-    AlgoError, EvalConfig, EvalReport, IterationMetrics, MetaLearner, TrainSummary, Trainer,
-    TrainerConfig,
+    AlgoError, EvalConfig, EvalReport, IterationMetrics, MetaLearner, Metric, StepsReport,
+    TrainSummary, Trainer, TrainerConfig,
 };
-use meta_data::{EpisodeSampler, EpisodeSource, Split};
+use meta_data::{EpisodeSource, Split};
 use serde::Serialize;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -34,33 +34,29 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let (mut config, run_dir, resume) = resolve(&args)?;
     crate::data::fetch_default_omniglot(&config.dataset, &config.data_dir)?;
     let train = data_settings(&config)
-        .sampler(
+        .episodes(
             Split::Train,
-            config.ways,
-            config.shots,
-            config.queries,
+            (config.ways, config.shots, config.queries),
             config.seed,
+            Some(config.augment.unwrap_or_default()),
         )?
-        .context("the data set has no training split")?
-        .with_image_augment(config.augment.unwrap_or_default())
-        .context("[augment]")?;
-    if fill_baseline_classes(&mut config, train.classes().len())? {
+        .context("the data set has no training split")?;
+    if fill_baseline_classes(&mut config, train.classes)? {
         run_dir.write_atomic("config.toml", config.to_toml()?.as_bytes())?;
     }
     let val = if config.validate_every > 0 && config.val_episodes > 0 {
-        data_settings(&config).sampler(
+        data_settings(&config).episodes(
             Split::Val,
-            config.ways,
-            config.shots,
-            config.test_queries,
+            (config.ways, config.shots, config.test_queries),
             config.seed,
+            None,
         )?
     } else {
         None
     };
     if config.test_episodes > 0 {
         // The test split is evaluated after training: refuse a run it cannot serve now.
-        data_sampler_for_test(&config)?;
+        test_episodes(&config)?;
     }
     let job = TrainJob {
         config,
@@ -85,7 +81,8 @@ fn fill_baseline_classes(config: &mut RunConfig, classes: usize) -> Result<bool>
         }
         n if n == classes => Ok(false),
         n => bail!(
-            "[baseline] classes is {n} but the training split has {classes} classes: remove the              key (training fills it in) or set it to {classes}"
+            "[baseline] classes is {n} but the training split has {classes} classes: remove the \
+             key (training fills it in) or set it to {classes}"
         ),
     }
 }
@@ -99,6 +96,7 @@ pub fn data_settings(config: &RunConfig) -> DataSettings<'_> {
         image_size: config.image_size,
         seed: config.seed,
         folder: config.folder.as_ref(),
+        sine: config.sine.as_ref(),
     }
 }
 
@@ -183,8 +181,8 @@ struct TrainJob {
     config: RunConfig,
     run_dir: RunDir,
     resume: bool,
-    train: EpisodeSampler,
-    val: Option<EpisodeSampler>,
+    train: Episodes,
+    val: Option<Episodes>,
 }
 
 impl BackendJob for TrainJob {
@@ -203,15 +201,25 @@ impl BackendJob for TrainJob {
             c.seed,
             self.run_dir.root().display()
         );
-        let shape = self.train.image_shape();
-        tracing::info!(
-            "data: images {}×{}×{}, {} training classes, {} validation classes",
-            shape[0],
-            shape[1],
-            shape[2],
-            self.train.classes().len(),
-            self.val.as_ref().map_or(0, |v| v.classes().len())
-        );
+        let shape = self.train.source.image_shape();
+        if c.dataset == crate::data::SINE {
+            let sine = c.sine.unwrap_or_default();
+            tracing::info!(
+                "data: sine waves, amplitude {:?}, phase {:?}, x in {:?}",
+                sine.amplitude,
+                sine.phase,
+                sine.x_range
+            );
+        } else {
+            tracing::info!(
+                "data: images {}×{}×{}, {} training classes, {} validation classes",
+                shape[0],
+                shape[1],
+                shape[2],
+                self.train.classes,
+                self.val.as_ref().map_or(0, |v| v.classes)
+            );
+        }
         if let Some(augment) = c.augment.filter(|a| a.is_active()) {
             tracing::info!(
                 "training images augmented: crop padding {}, flip {}, colour jitter {} / {} / {} \
@@ -245,6 +253,9 @@ struct Summary<'a> {
     final_train_loss: f64,
     best_validation: Option<meta_algos::BestValidation>,
     test: Option<EvalReport>,
+    /// Regression: the test MSE after 0, 1, …, `test_inner_steps` adaptation steps.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    test_steps: Option<StepsReport>,
     test_model: &'static str,
 }
 
@@ -273,8 +284,8 @@ impl<B: AutodiffBackend> LearnerJob<B> for LearnerTrain<B> {
         let start = Instant::now();
         let mut log_error = None;
         let log_every = config.log_every.max(1) as u64;
-        let train: Arc<dyn EpisodeSource> = Arc::new(job.train.clone());
-        let val = job.val.as_ref().map(|v| v as &dyn EpisodeSource);
+        let train: Arc<dyn EpisodeSource> = Arc::clone(&job.train.source);
+        let val = job.val.as_ref().map(|v| &*v.source);
         let result = trainer.run(train, val, Some(&checkpoints), |m: &IterationMetrics| {
             progress.update(m);
             if (m.iteration + 1).is_multiple_of(log_every) || m.validation.is_some() {
@@ -292,7 +303,8 @@ impl<B: AutodiffBackend> LearnerJob<B> for LearnerTrain<B> {
                 let latest = checkpoints.join("latest.ckpt");
                 trainer.save_checkpoint(&latest)?;
                 return Err(anyhow::Error::new(err).context(format!(
-                    "training stopped after {} good iterations; their state is saved in {}                      (lower --meta-lr or --inner-lr, then continue with --resume {})",
+                    "training stopped after {} good iterations; their state is saved in {} \
+                     (lower --meta-lr or --inner-lr, then continue with --resume {})",
                     trainer.iteration(),
                     latest.display(),
                     run_dir.root().display()
@@ -327,25 +339,40 @@ fn finish_run<B: AutodiffBackend, L: MetaLearner<B>>(
     } else {
         (trainer.model().clone(), "final")
     };
+    let mut test_steps = None;
     let test = if config.test_episodes > 0 {
-        let sampler = data_sampler_for_test(config)?;
-        let report = meta_algos::evaluate_sampler(
-            trainer.learner(),
-            &model,
-            &sampler,
-            &EvalConfig {
-                episodes: config.test_episodes,
-                seed: config.seed,
-            },
-            device,
-        )?;
+        let test = test_episodes(config)?;
+        let eval = EvalConfig {
+            episodes: config.test_episodes,
+            seed: config.seed,
+        };
+        let report = meta_algos::evaluate(trainer.learner(), &model, &*test, &eval, device)?;
+        let what = match report.metric {
+            Metric::Accuracy => "accuracy",
+            Metric::Mse => "MSE",
+        };
         println!(
-            "test accuracy ({which} model, {} episodes, seed {}): {:.2}% ± {:.2}%",
+            "test {what} ({which} model, {} episodes, seed {}): {} ± {}",
             report.episodes,
             report.seed,
-            100.0 * report.mean,
-            100.0 * report.ci95
+            report.metric.format(report.mean),
+            report.metric.format(report.ci95)
         );
+        if report.metric == Metric::Mse {
+            let steps = config.test_inner_steps;
+            let curve = meta_algos::evaluate_steps(
+                trainer.learner(),
+                &model,
+                &*test,
+                &eval,
+                steps,
+                device,
+            )?;
+            let plots = run_dir.plots();
+            crate::sine_plots::write_steps_curve(&curve, &plots)?;
+            crate::sine_plots::write_fits(trainer.learner(), &model, config, &plots, device)?;
+            test_steps = Some(curve);
+        }
         Some(report)
     } else {
         None
@@ -357,6 +384,7 @@ fn finish_run<B: AutodiffBackend, L: MetaLearner<B>>(
         final_train_loss: summary.final_loss,
         best_validation: summary.best_validation,
         test,
+        test_steps,
         test_model: which,
     };
     run_dir.write_atomic(
@@ -367,16 +395,17 @@ fn finish_run<B: AutodiffBackend, L: MetaLearner<B>>(
     Ok(())
 }
 
-fn data_sampler_for_test(config: &RunConfig) -> Result<EpisodeSampler> {
-    data_settings(config)
-        .sampler(
+/// The run's test episodes (built with its seed).
+pub fn test_episodes(config: &RunConfig) -> Result<Arc<dyn EpisodeSource>> {
+    let test = data_settings(config)
+        .episodes(
             Split::Test,
-            config.ways,
-            config.shots,
-            config.test_queries,
+            (config.ways, config.shots, config.test_queries),
             config.seed,
+            None,
         )?
-        .context("the data set has no test split")
+        .context("the data set has no test split")?;
+    Ok(test.source)
 }
 
 fn metrics_line(m: &IterationMetrics, wall_s: f64) -> MetricsLine {
@@ -387,7 +416,14 @@ fn metrics_line(m: &IterationMetrics, wall_s: f64) -> MetricsLine {
         train_loss: m.loss,
         train_acc: m.accuracy,
         val_loss: None,
-        val_acc: m.validation.map(|v| v.mean),
+        val_acc: m
+            .validation
+            .filter(|v| v.metric == Metric::Accuracy)
+            .map(|v| v.mean),
+        val_mse: m
+            .validation
+            .filter(|v| v.metric == Metric::Mse)
+            .map(|v| v.mean),
         val_ci95: m.validation.map(|v| v.ci95),
     }
 }
@@ -413,12 +449,16 @@ impl Progress {
     }
 
     fn update(&self, m: &IterationMetrics) {
-        let mut msg = format!("loss {:.3} acc {:.1}%", m.loss, 100.0 * m.accuracy);
+        let mut msg = format!("loss {:.3}", m.loss);
+        if !m.accuracy.is_nan() {
+            msg.push_str(&format!(" acc {:.1}%", 100.0 * m.accuracy));
+        }
         if let Some(v) = m.validation {
+            let mse = if v.metric == Metric::Mse { " MSE" } else { "" };
             msg.push_str(&format!(
-                " | val {:.1}% ± {:.1}",
-                100.0 * v.mean,
-                100.0 * v.ci95
+                " | val {} ± {}{mse}",
+                v.metric.format(v.mean),
+                v.metric.format(v.ci95)
             ));
         }
         let done = m.iteration + 1;

@@ -186,6 +186,7 @@ pub fn parameters(path: &Path) -> Vec<f32> {
         inner_lr: 0.4,
         inner_steps_train: 1,
         inner_steps_test: 2,
+        ..Default::default()
     };
     let learner = meta_algos::Maml::new(backbone, config);
     let (model, _) = meta_algos::load_model::<B, _>(&learner, path, &Default::default())

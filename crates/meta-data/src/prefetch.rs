@@ -133,6 +133,9 @@ mod tests {
                 query_images: vec![],
                 query_labels: vec![],
                 classes: vec![],
+                value_dim: 0,
+                support_values: vec![],
+                query_values: vec![],
             }
         }
         fn shape(&self) -> (usize, usize, usize) {

@@ -193,6 +193,9 @@ impl EpisodeSampler {
                 .flat_map(|l| std::iter::repeat_n(l as i64, q))
                 .collect(),
             classes: vec![0; n],
+            value_dim: 0,
+            support_values: Vec::new(),
+            query_values: Vec::new(),
         }
     }
 

@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::baseline::BaselineHead;
 use crate::mamlpp::MamlPlusPlusOptions;
+use crate::reptile::InnerOptimizer;
 use crate::train_config::LrSchedule;
 
 /// One named set of hyper-parameters.
@@ -77,6 +78,11 @@ pub struct Preset {
     pub baseline: Option<BaselineHead>,
     /// Matching Networks' full context embeddings (`[matchingnet] fce`); false elsewhere.
     pub matchingnet_fce: bool,
+    /// Reptile's inner optimizer; `None`: its default (Adam with β₁ = 0).
+    pub inner_optimizer: Option<InnerOptimizer>,
+    /// MAML's sine-regression network (Finn et al. 2017, §5.1): FcNet 1→40→40→1 with ReLU, no
+    /// batch-norm and no dropout, in place of the backbone's defaults.
+    pub sine_net: bool,
     /// The paper (and table/section) the values come from.
     pub reference: Cow<'static, str>,
     /// Where our protocol deviates from the paper's, or which values the paper does not fix.
@@ -129,11 +135,14 @@ mod tests {
     #[test]
     fn presets_have_usable_shapes() {
         for p in PRESETS {
-            assert!(
-                p.ways >= 2 && p.shots >= 1 && p.queries_test >= 1,
-                "{}",
-                p.name
-            );
+            // Regression tasks have one output; classification at least two classes.
+            let ways_ok = if p.dataset == "sine" {
+                p.ways == 1
+            } else {
+                p.ways >= 2
+            };
+            assert!(ways_ok && p.shots >= 1 && p.queries_test >= 1, "{}", p.name);
+            assert_eq!(p.sine_net, p.dataset == "sine", "{}", p.name);
             assert!(p.meta_batch >= 1 && p.iterations >= 1, "{}", p.name);
             assert!(p.inner_lr > 0.0 && p.meta_lr > 0.0, "{}", p.name);
             assert!(p.name.contains(&*p.algo), "{} vs {}", p.name, p.algo);

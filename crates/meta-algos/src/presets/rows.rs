@@ -7,6 +7,7 @@ use meta_data::ImageAugment;
 use super::{Preset, s, set};
 use crate::baseline::BaselineHead;
 use crate::mamlpp::MamlPlusPlusOptions;
+use crate::reptile::InnerOptimizer;
 use crate::train_config::LrSchedule;
 
 /// Finn, Abbeel & Levine (2017), "Model-Agnostic Meta-Learning for Fast Adaptation of Deep
@@ -93,6 +94,8 @@ pub(super) const fn maml_row(
         mamlpp: None,
         baseline: None,
         matchingnet_fce: false,
+        inner_optimizer: None,
+        sine_net: false,
         reference: s(reference),
         note: s(note),
     }
@@ -143,6 +146,8 @@ pub(super) const fn reptile_row(
         mamlpp: None,
         baseline: None,
         matchingnet_fce: false,
+        inner_optimizer: None,
+        sine_net: false,
         reference: s(REPTILE_PAPER),
         note: s(note),
     }
@@ -183,6 +188,8 @@ pub(super) const fn metric_row(
         mamlpp: None,
         baseline: None,
         matchingnet_fce: false,
+        inner_optimizer: None,
+        sine_net: false,
         reference: s(reference),
         note: s(note),
     }
@@ -419,3 +426,69 @@ pub(super) const fn cpu_budget(
 
 pub(super) const CPU_NOTE: &str = "CPU budget of the paper row without `-cpu`: same hyper-parameters, fewer \
      iterations (and tasks per iteration); measured accuracy and wall time in docs/results.md.";
+
+/// Finn, Abbeel & Levine (2017), §5.1 and app. A.1: the sine-wave regression benchmark.
+pub(super) const SINE_PAPER: &str = "Finn, Abbeel & Levine 2017 (MAML), ICML, sec. 5.1 / app. A.1";
+pub(super) const SINE_NOTE: &str = "Amplitude U[0.1, 5], phase U[0, pi], x ~ U[-5, 5]; FcNet \
+     1-40-40-1 ReLU; MSE; K support points and K query points per training task (the paper \
+     samples K points per task for each); 10 test steps of rate 0.01 on the K points, 100 query \
+     points per test task; 600 test tasks.";
+pub(super) const SINE_PRETRAIN_NOTE: &str = "The paper's pretrained baseline: one network \
+     regressing all training tasks' points (Adam 1e-3, 25 tasks per step), fine-tuned at test time \
+     by 10 SGD steps of rate 0.02 on the K points (the step of the paper's Figure 3 legend for \
+     K = 10 and 20).";
+/// Nichol, Achiam & Schulman (2018): the sine demonstration of Reptile (the paper's Figure 1
+/// and its published script).
+pub(super) const REPTILE_SINE_PAPER: &str =
+    "Nichol, Achiam & Schulman 2018 (Reptile), arXiv:1803.02999, fig. 1 and its sine script";
+pub(super) const REPTILE_SINE_NOTE: &str = "Inner SGD of rate 0.02 over minibatches of 10 of \
+     the task's 50 points (10 support + 40 query), inner batch 10, 5 steps (one epoch); outer \
+     step 0.1 annealed linearly to 0, one task per step, 30,000 iterations; evaluated like MAML's \
+     row (10 test steps of rate 0.02 on the 10 support points).";
+
+/// A sine-wave row with MAML's settings (Finn et al. 2017, §5.1): K support and K query points
+/// per task, one inner step of rate 0.01, meta-batch 25, Adam 1e-3, 70,000 iterations, 10 test
+/// steps; MAML's sine network.
+pub(super) const fn sine_row(
+    name: &'static str,
+    algo: &'static str,
+    shots: usize,
+    note: &'static str,
+) -> Preset {
+    let mut row = maml_row(name, algo, 1, SINE_PAPER, note);
+    set(&mut row.dataset, "sine");
+    set(&mut row.backbone, "fcnet");
+    row.shots = shots;
+    row.queries_train = shots;
+    row.queries_test = 100;
+    row.inner_steps_train = 1;
+    row.inner_steps_test = 10;
+    row.inner_lr = 0.01;
+    row.meta_batch = 25;
+    row.iterations = 70_000;
+    row.validate_every = 5_000;
+    row.sine_net = true;
+    row
+}
+
+/// Reptile's sine row (Nichol et al. 2018, the sine script): see [`REPTILE_SINE_NOTE`].
+pub(super) const fn reptile_sine_row(name: &'static str) -> Preset {
+    let mut row = sine_row(name, "reptile", 10, REPTILE_SINE_NOTE);
+    set(&mut row.reference, REPTILE_SINE_PAPER);
+    row.queries_train = 40;
+    row.inner_steps_train = 5;
+    row.inner_lr = 0.02;
+    row.meta_lr = 0.1;
+    row.meta_batch = 1;
+    row.iterations = 30_000;
+    row.inner_batch = Some(10);
+    row.inner_optimizer = Some(InnerOptimizer::Sgd);
+    row
+}
+
+/// The pretrained baseline's sine row: [`sine_row`] with fine-tuning rate 0.02.
+pub(super) const fn pretrain_sine_row(name: &'static str, shots: usize) -> Preset {
+    let mut row = sine_row(name, "pretrain", shots, SINE_PRETRAIN_NOTE);
+    row.inner_lr = 0.02;
+    row
+}

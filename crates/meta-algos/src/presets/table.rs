@@ -357,4 +357,12 @@ pub const PRESETS: &[Preset] = &[
         200,
         100,
     ),
+    // --- Sine-wave regression (Finn et al. 2017, sec. 5.1), K support points per task.
+    sine_row("maml-sine-5shot", "maml", 5, SINE_NOTE),
+    sine_row("maml-sine-10shot", "maml", 10, SINE_NOTE),
+    sine_row("maml-sine-20shot", "maml", 20, SINE_NOTE),
+    sine_row("fomaml-sine-10shot", "fomaml", 10, SINE_NOTE),
+    sine_row("metasgd-sine-10shot", "metasgd", 10, SINE_NOTE),
+    pretrain_sine_row("pretrain-sine-10shot", 10),
+    reptile_sine_row("reptile-sine-10shot"),
 ];

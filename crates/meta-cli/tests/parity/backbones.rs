@@ -80,6 +80,7 @@ fn backbone_probe<B: AutodiffBackend>(
         task.support_x.clone(),
         task.support_y.clone(),
         ParamGroup::All,
+        &meta_backbones::Loss::Auto,
     );
     let inner = InnerLoop {
         lr: 0.1,
@@ -91,7 +92,7 @@ fn backbone_probe<B: AutodiffBackend>(
         task.support_y.clone(),
         &inner,
     );
-    let loss = cross_entropy(adapted.forward(task.query_x.clone()), task.query_y.clone());
+    let loss = cross_entropy(adapted.forward(task.query_x.clone()), task.query_y.labels());
     let meta = GradientsParams::from_grads(loss.backward(), model);
     let eval_logits = model.valid().forward(task.query_x.clone().inner());
     vec![

@@ -55,6 +55,9 @@ fn episode(index: u64) -> Episode {
         query_images: images(QUERIES),
         query_labels: labels(QUERIES),
         classes: (0..WAYS).collect(),
+        value_dim: 0,
+        support_values: Vec::new(),
+        query_values: Vec::new(),
     }
 }
 

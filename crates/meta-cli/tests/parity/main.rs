@@ -248,6 +248,7 @@ fn maml_config() -> MamlConfig {
         inner_lr: 0.4,
         inner_steps_train: 1,
         inner_steps_test: 1,
+        ..MamlConfig::default()
     }
 }
 
