@@ -400,7 +400,9 @@ impl<B: AutodiffBackend, L: MetaLearner<B>> Trainer<B, L> {
             .map(|e| episode_score(&self.learner, &self.model, e, &self.device))
             .collect();
         let (mean, ci95) = mean_ci95(&scores);
-        let is_best = self.best.is_none_or(|b| metric.better(mean, b.mean));
+        // A non-finite score (a diverging test-time adaptation) is never the best: it would also
+        // not survive the checkpoint header's JSON.
+        let is_best = mean.is_finite() && self.best.is_none_or(|b| metric.better(mean, b.mean));
         if is_best {
             self.best = Some(BestValidation {
                 iteration: self.iteration,

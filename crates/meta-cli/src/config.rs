@@ -1,7 +1,7 @@
 //! Run configuration: paper preset < config file < command-line flags, resolved into one
 //! `RunConfig` that is written to `runs/<name>/config.toml`.
 
-use crate::data::{FolderSection, SINE, SineSection};
+use crate::data::{CSV_PREFIX, CsvSection, FolderSection, SINE, SineSection};
 use crate::sections::{
     Conv4Section, FcNetSection, MetaNetCnnSection, MetaNetEmbeddingSection, MetaSgdSection,
     OptimizerSection, ReptileSection, ResNet12Section,
@@ -26,8 +26,12 @@ pub struct RunConfig {
     /// Algorithm: maml, fomaml, anil, boil, reptile, metasgd, mamlpp, protonet, matchingnet, metanet,
     /// metanet-eb, baseline.
     pub algo: String,
-    /// `omniglot`, `miniimagenet`, `sine` (generated regression tasks) or `folder:PATH`.
+    /// `omniglot`, `miniimagenet`, `sine` (generated regression tasks), `csv:PATH` (vector
+    /// data) or `folder:PATH`.
     pub dataset: String,
+    /// The class-label column of a `csv:PATH` data set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub label_column: Option<String>,
     /// Omniglot class split: `vinyals`, `l2l` or `lake`.
     pub omniglot_split: String,
     /// Where data sets live.
@@ -81,6 +85,9 @@ pub struct RunConfig {
     /// `[sine]`: the `sine` data set's amplitude, phase and input ranges.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sine: Option<SineSection>,
+    /// `[csv]`: a `csv:PATH` data set's standardisation and class split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csv: Option<CsvSection>,
     /// `[optimizer]`: outer optimizer, Adam's β₁/β₂/ε, gradient clipping.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub optimizer: Option<OptimizerSection>,
@@ -157,9 +164,13 @@ pub struct ConfigOverrides {
     /// metanet-eb, baseline.
     #[arg(long)]
     pub algo: Option<String>,
-    /// Data set: omniglot, miniimagenet, sine (regression) or folder:PATH.
+    /// Data set: omniglot, miniimagenet, sine (regression), csv:PATH (vector data) or
+    /// folder:PATH.
     #[arg(long)]
     pub dataset: Option<String>,
+    /// The class-label column of a csv:PATH data set (its header name).
+    #[arg(long)]
+    pub label_column: Option<String>,
     /// Omniglot class split: vinyals (default), l2l or lake.
     #[arg(long)]
     pub omniglot_split: Option<String>,
@@ -245,6 +256,7 @@ impl Default for RunConfig {
         Self {
             algo: "maml".into(),
             dataset: "omniglot".into(),
+            label_column: None,
             omniglot_split: "vinyals".into(),
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
             backend: crate::backend::DEFAULT_BACKEND.into(),
@@ -269,6 +281,7 @@ impl Default for RunConfig {
             log_every: 10,
             folder: None,
             sine: None,
+            csv: None,
             optimizer: None,
             schedule: None,
             augment: None,
@@ -324,6 +337,13 @@ impl RunConfig {
                 bail!("{flag} must be at least 1 (got 0)");
             }
         }
+        if self.algo == "pretrain" && self.dataset != SINE {
+            bail!(
+                "--algo pretrain is the regression baseline (--dataset sine); for classification \
+                 use --algo baseline (pre-training over all training classes)"
+            );
+        }
+        self.validate_csv()?;
         if self.dataset == SINE {
             self.validate_sine()?;
         } else if self.ways < 2 {
@@ -368,12 +388,6 @@ impl RunConfig {
                 self.algo
             );
         }
-        if self.algo == "pretrain" && self.dataset != SINE {
-            bail!(
-                "--algo pretrain is the regression baseline (--dataset sine); for classification \
-                 use --algo baseline (pre-training over all training classes)"
-            );
-        }
         crate::backend::check_compiled(&self.backend)?;
         self.validate_sections()?;
         // The backbone's own ranges (widths, dropout, sizes), before any data is read.
@@ -381,9 +395,74 @@ impl RunConfig {
         Ok(())
     }
 
+    /// What `--dataset csv:PATH` needs (a label column, `--image-size 1`, a backbone for
+    /// vectors), and that its settings come with it.
+    fn validate_csv(&self) -> Result<()> {
+        let csv = self.dataset.starts_with(CSV_PREFIX);
+        if !csv {
+            if self.label_column.is_some() {
+                bail!(
+                    "--label-column names a column of a CSV file, but --dataset is `{}`: remove \
+                     it or use --dataset csv:PATH",
+                    self.dataset
+                );
+            }
+            if self.csv.is_some() {
+                bail!(
+                    "the configuration has a [csv] section but --dataset is `{}`: remove the \
+                     section or use --dataset csv:PATH",
+                    self.dataset
+                );
+            }
+            return Ok(());
+        }
+        if self.label_column.is_none() {
+            bail!(
+                "--dataset {} needs --label-column NAME (the header of its class column)",
+                self.dataset
+            );
+        }
+        if self.image_size != 1 {
+            bail!(
+                "--dataset {} holds vectors: use --image-size 1 (got {})",
+                self.dataset,
+                self.image_size
+            );
+        }
+        if self.backbone != "fcnet" {
+            bail!(
+                "--dataset {} holds vectors: use --backbone fcnet, not --backbone {}",
+                self.dataset,
+                self.backbone
+            );
+        }
+        if self.augment.is_some_and(|a| a.is_active()) {
+            bail!(
+                "[augment] transforms images; --dataset {} has none: remove the section",
+                self.dataset
+            );
+        }
+        if let Some(section) = &self.csv {
+            section
+                .options("")
+                .fractions
+                .check()
+                .context("[csv] fractions / split_seed")?;
+        }
+        Ok(())
+    }
+
     /// What `--dataset sine` needs: one output per point (`--ways 1`), scalar inputs
     /// (`--image-size 1`), a backbone for vectors, no image augmentation.
     fn validate_sine(&self) -> Result<()> {
+        let gradient = crate::algos::GRADIENT_STEP_ALGOS;
+        if !gradient.contains(&self.algo.as_str()) {
+            bail!(
+                "--algo {} classifies; --dataset sine is regression: use one of {}",
+                self.algo,
+                gradient.join(", ")
+            );
+        }
         if self.ways != 1 {
             bail!(
                 "--dataset sine is regression with one output per point: use --ways 1 (got {})",
@@ -402,12 +481,10 @@ impl RunConfig {
                 self.backbone
             );
         }
-        let gradient = crate::algos::GRADIENT_STEP_ALGOS;
-        if !gradient.contains(&self.algo.as_str()) {
+        if self.loss == meta_backbones::Loss::CrossEntropy {
             bail!(
-                "--algo {} classifies; --dataset sine is regression: use one of {}",
-                self.algo,
-                gradient.join(", ")
+                "--loss cross_entropy needs class labels; --dataset sine has real-valued targets: \
+                 use --loss mse (or auto)"
             );
         }
         if self.augment.is_some_and(|a| a.is_active()) {
@@ -431,6 +508,7 @@ impl RunConfig {
         let dataset = self
             .dataset
             .strip_prefix("folder:")
+            .or_else(|| self.dataset.strip_prefix(CSV_PREFIX))
             .map(|p| {
                 Path::new(p)
                     .file_name()

@@ -49,6 +49,12 @@ fn all_changed() -> RunConfig {
             fractions: Some([0.5, 0.25, 0.25]),
             split_seed: Some(7),
         }),
+        label_column: Some("species".into()),
+        csv: Some(crate::data::CsvSection {
+            standardize: false,
+            fractions: [0.5, 0.25, 0.25],
+            split_seed: 7,
+        }),
         sine: Some(crate::data::SineSection {
             amplitude: [1.0, 2.0],
             phase: [0.5, 1.0],
@@ -148,6 +154,7 @@ fn default_with_every_section() -> RunConfig {
     RunConfig {
         folder: Some(Default::default()),
         sine: Some(Default::default()),
+        csv: Some(Default::default()),
         optimizer: Some(RunConfig::default().optimizer()),
         schedule: Some(LrSchedule::default()),
         augment: Some(ImageAugment::default()),

@@ -3,9 +3,9 @@
 use crate::args::DataCommand;
 use anyhow::{Context, Result, bail};
 use meta_data::{
-    ClassFractions, DataError, DatasetKind, EpisodeSampler, EpisodeSource, EpisodeSpec,
-    FetchOptions, FetchOutcome, FolderDataset, FolderSplit, ImageAugment, OmniglotSplit,
-    SineConfig, SineTasks, Split,
+    ClassFractions, CsvDataset, CsvOptions, DataError, DatasetKind, EpisodeSampler, EpisodeSource,
+    EpisodeSpec, FetchOptions, FetchOutcome, FolderDataset, FolderSplit, ImageAugment,
+    OmniglotSplit, SineConfig, SineTasks, Split,
 };
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -48,6 +48,51 @@ impl SineSection {
             x_range: self.x_range,
             shots,
             queries,
+        }
+    }
+}
+
+/// The `--dataset csv:PATH` prefix: few-shot classification of a CSV file's rows.
+pub const CSV_PREFIX: &str = "csv:";
+
+/// `[csv]`: how a `csv:PATH` data set's rows are read and its classes divided (the label
+/// column is the top-level `label_column`, `--label-column`).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CsvSection {
+    /// Standardise every feature by the training classes' mean and standard deviation.
+    pub standardize: bool,
+    /// Shares of train, validation and test classes.
+    pub fractions: [f64; 3],
+    /// Seed of the class shuffle (independent of `seed`).
+    pub split_seed: u64,
+}
+
+impl Default for CsvSection {
+    /// Standardised features, classes split 0.64 / 0.16 / 0.20 with seed 42.
+    fn default() -> Self {
+        let f = ClassFractions::default();
+        Self {
+            standardize: true,
+            fractions: [f.train, f.val, f.test],
+            split_seed: f.seed,
+        }
+    }
+}
+
+impl CsvSection {
+    /// The library's options with `label_column`.
+    pub fn options(&self, label_column: &str) -> CsvOptions {
+        let [train, val, test] = self.fractions;
+        CsvOptions {
+            label_column: label_column.into(),
+            fractions: ClassFractions {
+                train,
+                val,
+                test,
+                seed: self.split_seed,
+            },
+            standardize: self.standardize,
         }
     }
 }
@@ -297,11 +342,11 @@ fn info(run: &crate::config::RunConfig) -> Result<()> {
 
 /// Parses `--dataset` (an image data set; `sine` is handled by [`DataSettings::episodes`]).
 pub fn dataset_kind(dataset: &str) -> Result<DatasetKind> {
-    if dataset == SINE {
-        bail!("--dataset sine generates its tasks: it has no files to fetch or list");
+    if dataset == SINE || dataset.starts_with(CSV_PREFIX) {
+        bail!("--dataset {dataset} is not an image data set: there is nothing to fetch or list");
     }
     dataset.parse::<DatasetKind>().with_context(|| {
-        format!("--dataset `{dataset}`: use omniglot, miniimagenet, sine or folder:PATH")
+        format!("--dataset `{dataset}`: use omniglot, miniimagenet, sine, csv:PATH or folder:PATH")
     })
 }
 
@@ -332,6 +377,8 @@ pub struct DataSettings<'a> {
     pub folder: Option<&'a FolderSection>,
     /// `[sine]` (for `sine`; `None`: the paper's ranges).
     pub sine: Option<&'a SineSection>,
+    /// `[csv]` and the label column (for `csv:PATH`).
+    pub csv: Option<(CsvSection, &'a str)>,
 }
 
 impl DataSettings<'_> {
@@ -365,6 +412,18 @@ impl DataSettings<'_> {
             return Ok(Some(Episodes {
                 source: Arc::new(tasks),
                 classes: 0,
+            }));
+        }
+        if let Some(path) = self.dataset.strip_prefix(CSV_PREFIX) {
+            let (section, label) = self
+                .csv
+                .context("--dataset csv:PATH needs --label-column NAME")?;
+            let path = meta_data::FolderDataset::new(path).root(self.data_dir);
+            let data = Arc::new(CsvDataset::load(&path, &section.options(label))?);
+            let tasks = data.tasks(split, (ways, shots, queries), seed)?;
+            return Ok(Some(Episodes {
+                classes: tasks.num_classes(),
+                source: Arc::new(tasks),
             }));
         }
         let Some(sampler) = self.sampler(split, ways, shots, queries, seed)? else {

@@ -291,6 +291,9 @@ impl RunConfig {
         if self.dataset == crate::data::SINE {
             _ = self.sine.get_or_insert_default();
         }
+        if self.dataset.starts_with(crate::data::CSV_PREFIX) {
+            _ = self.csv.get_or_insert_default();
+        }
         self.optimizer = Some(self.optimizer());
         self.schedule = Some(self.schedule());
         _ = self.augment.get_or_insert_default();

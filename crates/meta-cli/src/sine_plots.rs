@@ -86,7 +86,7 @@ pub fn write_fits<B: AutodiffBackend, L: MetaLearner<B>>(
         for (steps, label, colour) in shown
             .iter()
             .map(|&(k, l, c)| (k, l.to_string(), c))
-            .chain([(last, last_label, BLUE)])
+            .chain((last > 1).then_some((last, last_label, BLUE)))
             .filter(|(k, _, _)| *k <= last)
         {
             let out = path[steps].predict(grid.clone()).detach().into_data();

@@ -97,6 +97,10 @@ pub fn data_settings(config: &RunConfig) -> DataSettings<'_> {
         seed: config.seed,
         folder: config.folder.as_ref(),
         sine: config.sine.as_ref(),
+        csv: config
+            .label_column
+            .as_deref()
+            .map(|label| (config.csv.unwrap_or_default(), label)),
     }
 }
 

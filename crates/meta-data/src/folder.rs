@@ -176,11 +176,12 @@ impl ClassFractions {
                 return Err(DataError::WrongLayout {
                     path: root.to_path_buf(),
                     problem: format!(
-                        "{n} class folders are too few for the class fractions {self}: the \
+                        "{n} classes are too few for the class fractions {self}: the \
                          {split} split would get {have} classes"
                     ),
                     expected: "at least one class per split whose fraction is above 0: add \
-                               class folders or change the fractions"
+                               classes (class folders, or labels of a CSV file) or change the \
+                               fractions"
                         .into(),
                 });
             }

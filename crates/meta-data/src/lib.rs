@@ -50,6 +50,7 @@
 #![warn(missing_docs)]
 
 pub mod augment;
+pub mod csv_tasks;
 pub mod decode;
 pub mod episode;
 pub mod error;
@@ -68,6 +69,7 @@ pub mod store;
 pub mod testing;
 
 pub use augment::ImageAugment;
+pub use csv_tasks::{CsvDataset, CsvOptions, CsvTasks};
 pub use decode::DecodeSpec;
 pub use episode::{Episode, EpisodeSource, IntoSharedSource, Targets, Task};
 pub use error::{DataError, Result};

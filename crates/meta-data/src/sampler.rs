@@ -40,7 +40,7 @@ pub fn episode_rng(seed: u64, split_id: u64, index: u64) -> ChaCha8Rng {
 }
 
 /// `k` distinct values from `0..n` in uniformly random order (requires `k <= n`).
-fn sample_distinct(rng: &mut ChaCha8Rng, n: usize, k: usize, out: &mut Vec<usize>) {
+pub(crate) fn sample_distinct(rng: &mut ChaCha8Rng, n: usize, k: usize, out: &mut Vec<usize>) {
     out.clear();
     if k <= 32 {
         // Floyd's algorithm, then a shuffle for a uniform order.

@@ -471,6 +471,19 @@ pub(super) const fn sine_row(
     row
 }
 
+/// Meta-SGD's sine row: [`sine_row`] with one test step, as it is trained (Li et al. 2017
+/// adapt in one step; its learned rates applied ten times diverge).
+pub(super) const fn metasgd_sine_row(name: &'static str) -> Preset {
+    let mut row = sine_row(name, "metasgd", 10, METASGD_SINE_NOTE);
+    set(&mut row.reference, METASGD_PAPER);
+    row.inner_steps_test = 1;
+    row
+}
+
+pub(super) const METASGD_SINE_NOTE: &str = "MAML's sine setting (Finn et al. 2017, sec. 5.1) \
+     with Meta-SGD's learned per-parameter rates, initialised uniformly in [0.005, 0.01] (the \
+     CLI's init_low to inner_lr); one inner step at training and at test time.";
+
 /// Reptile's sine row (Nichol et al. 2018, the sine script): see [`REPTILE_SINE_NOTE`].
 pub(super) const fn reptile_sine_row(name: &'static str) -> Preset {
     let mut row = sine_row(name, "reptile", 10, REPTILE_SINE_NOTE);

@@ -362,7 +362,7 @@ pub const PRESETS: &[Preset] = &[
     sine_row("maml-sine-10shot", "maml", 10, SINE_NOTE),
     sine_row("maml-sine-20shot", "maml", 20, SINE_NOTE),
     sine_row("fomaml-sine-10shot", "fomaml", 10, SINE_NOTE),
-    sine_row("metasgd-sine-10shot", "metasgd", 10, SINE_NOTE),
+    metasgd_sine_row("metasgd-sine-10shot"),
     pretrain_sine_row("pretrain-sine-10shot", 10),
     reptile_sine_row("reptile-sine-10shot"),
 ];

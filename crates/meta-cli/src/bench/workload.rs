@@ -208,6 +208,7 @@ pub fn omniglot_sampler(data_dir: &Path, seed: u64) -> Result<EpisodeSampler> {
         seed,
         folder: None,
         sine: None,
+        csv: None,
     };
     settings
         .sampler(meta_data::Split::Train, w.ways, w.shots, w.queries, seed)
