@@ -254,7 +254,8 @@ where
     L: MetaLearner<B>,
 {
     config.check()?;
-    if !source.episode(0).is_regression() {
+    let first = source.episode(0);
+    if !first.is_regression() {
         return Err(AlgoError::Episodes(
             "an error-versus-steps evaluation needs regression tasks (real-valued targets)".into(),
         ));
@@ -262,7 +263,7 @@ where
     check_task_kind(
         learner.name(),
         learner.supports_regression(),
-        &source.episode(0).to_task::<B>(device),
+        &first.to_task::<B>(device),
     )?;
     B::seed(device, config.seed);
     meta_backbones::rng::seed(config.seed);
